@@ -1,0 +1,41 @@
+"""Shared fixtures: the TF Serving testdata beside the project, free ports, servers."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTDATA = ROOT.parent / "shared" / "testdata" / "tf_serving"
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    """TF Serving's own test servables, read-only (copy before modifying)."""
+    if not TESTDATA.is_dir():
+        pytest.fail(f"TF Serving testdata not found at {TESTDATA}: the project expects ../shared beside it")
+    return TESTDATA
+
+
+@pytest.fixture
+def copy_model(testdata: Path, tmp_path: Path):
+    """Copy a testdata model into tmp_path (writable, bits reset) and return its base path."""
+
+    def copy(name: str, dest: str | None = None) -> Path:
+        target = tmp_path / (dest or name)
+        shutil.copytree(testdata / name, target, copy_function=shutil.copyfile)
+        for path in [target, *target.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        return target
+
+    return copy

@@ -1,0 +1,260 @@
+"""Configuration values: TF Serving flags and text protos become frozen dataclasses here.
+
+Nothing else in the package reads flags, environment variables or config
+files; constructors take these objects.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from tfserve_lab.errors import ConfigError
+
+__all__ = [
+    "BatchingConfig",
+    "ModelConfig",
+    "ServerOptions",
+    "VersionPolicy",
+    "model_configs_to_text",
+    "models_from_proto",
+    "parse_model_server_config",
+    "read_model_server_config",
+]
+
+PolicyKind = Literal["latest", "all", "specific"]
+
+
+@dataclass(frozen=True)
+class VersionPolicy:
+    """model_version_policy: which version folders to serve."""
+
+    kind: PolicyKind = "latest"
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> VersionPolicy:
+        """Parse the short form used by magics: ``latest:2``, ``all``, ``specific:1,2``."""
+        kind, _, arg = text.strip().partition(":")
+        if kind == "all" and not arg:
+            return cls("all")
+        if kind == "latest":
+            try:
+                count = int(arg) if arg else 1
+            except ValueError:
+                raise ConfigError(f"Version policy {text!r}: latest takes a count, as in latest:2.") from None
+            if count < 1:
+                raise ConfigError(f"Version policy {text!r}: latest needs at least 1 version.")
+            return cls("latest", num_versions=count)
+        if kind == "specific" and arg:
+            try:
+                versions = tuple(sorted({int(v) for v in arg.split(",")}))
+            except ValueError:
+                raise ConfigError(f"Version policy {text!r}: specific takes numbers, as in specific:1,2.") from None
+            return cls("specific", versions=versions)
+        raise ConfigError(f"Unknown version policy {text!r}: use latest:N, all or specific:V1,V2.")
+
+    def describe(self) -> str:
+        """The short form, the inverse of ``parse``."""
+        if self.kind == "latest":
+            return f"latest:{self.num_versions}"
+        if self.kind == "specific":
+            return "specific:" + ",".join(str(v) for v in self.versions)
+        return "all"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One ``model_config_list.config`` entry."""
+
+    name: str
+    base_path: str
+    platform: str = "tensorflow"
+    version_policy: VersionPolicy = field(default_factory=VersionPolicy)
+    version_labels: Mapping[str, int] = field(default_factory=dict)
+
+    def with_labels(self, labels: Mapping[str, int]) -> ModelConfig:
+        """A copy whose labels are replaced."""
+        return replace(self, version_labels=dict(labels))
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """BatchingParameters, with TF Serving's defaults for absent fields."""
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 10
+    num_batch_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    thread_pool_name: str = "batch_threads"
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
+    enable_large_batch_splitting: bool = False
+    max_execution_batch_size: int | None = None
+
+    def validate(self) -> None:
+        """Reject parameter sets TF Serving refuses at start-up."""
+        if self.max_batch_size < 1:
+            raise ConfigError("max_batch_size must be positive.")
+        sizes = self.allowed_batch_sizes
+        if sizes:
+            if list(sizes) != sorted(set(sizes)) or sizes[0] < 1:
+                raise ConfigError("allowed_batch_sizes entries must be monotonically increasing.")
+            limit = self.execution_batch_size
+            if sizes[-1] != limit:
+                raise ConfigError(
+                    "Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
+                    f"{sizes[-1]}; expected {limit}"
+                )
+
+    @property
+    def execution_batch_size(self) -> int:
+        """The largest batch one model call may take."""
+        if self.enable_large_batch_splitting and self.max_execution_batch_size:
+            return self.max_execution_batch_size
+        return self.max_batch_size
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """``tensorflow_model_server`` flags, with its names and defaults."""
+
+    port: int = 8500
+    grpc_socket_path: str = ""
+    rest_api_port: int = 0
+    # None follows TF Serving (port 0 = REST off); True with port 0 binds a free port.
+    rest_api_enabled: bool | None = None
+    rest_api_num_threads: int = 0
+    rest_api_timeout_in_ms: int = 30000
+    rest_api_enable_cors_support: bool = False
+    host: str = "0.0.0.0"
+    enable_batching: bool = False
+    batching_parameters_file: str = ""
+    model_config_file: str = ""
+    model_config_file_poll_wait_seconds: int = 0
+    model_name: str = "default"
+    model_base_path: str = ""
+    num_load_threads: int = 0
+    num_unload_threads: int = 0
+    max_num_load_retries: int = 5
+    load_retry_interval_micros: int = 60_000_000
+    file_system_poll_wait_seconds: int = 1
+    tensorflow_intra_op_parallelism: int = 0
+    tensorflow_inter_op_parallelism: int = 0
+    tensorflow_session_parallelism: int = 0
+    per_process_gpu_memory_fraction: float = 0.0
+    saved_model_tags: str = "serve"
+    grpc_channel_arguments: str = ""
+    grpc_max_threads: int = 0
+    enable_model_warmup: bool = True
+    num_request_iterations_for_warmup: int = 0
+    monitoring_config_file: str = ""
+    ssl_config_file: str = ""
+    prefer_tflite_model: bool = False
+    enable_profiler: bool = True
+    allow_version_labels_for_unavailable_models: bool = False
+    enable_grpc_healthcheck_service: bool = False
+    flush_filesystem_caches: bool = True
+    models: tuple[ModelConfig, ...] = ()
+    batching: BatchingConfig | None = None
+
+    @property
+    def rest_enabled(self) -> bool:
+        """Whether to export the REST API."""
+        return self.rest_api_port != 0 if self.rest_api_enabled is None else self.rest_api_enabled
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """``--saved_model_tags`` as a tuple."""
+        return tuple(t for t in self.saved_model_tags.split(",") if t)
+
+
+def parse_model_server_config(text: str, *, source: str = "model config") -> tuple[ModelConfig, ...]:
+    """Parse a ``ModelServerConfig`` text proto into model configs.
+
+    Raises:
+        ConfigError: with TF Serving's own words when the text does not parse.
+    """
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    message = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, message)
+    except text_format.ParseError as exc:
+        raise ConfigError(f"Error parsing text-format tensorflow.serving.ModelServerConfig: {exc}") from None
+    return models_from_proto(message, source=source)
+
+
+def models_from_proto(message: Any, *, source: str = "model config") -> tuple[ModelConfig, ...]:
+    """Model configs from a parsed ``ModelServerConfig`` message, checked as TF Serving checks them."""
+    if message.WhichOneof("config") == "custom_model_config":
+        raise ConfigError(f"{source}: custom_model_config is not supported; use model_config_list.")
+    models: list[ModelConfig] = []
+    seen: set[str] = set()
+    for entry in message.model_config_list.config:
+        if not entry.name:
+            raise ConfigError(f"{source}: a model config has no name.")
+        if entry.name in seen:
+            raise ConfigError(f"Illegal to list model {entry.name} multiple times in config list")
+        seen.add(entry.name)
+        platform = entry.model_platform or "tensorflow"
+        if platform != "tensorflow":
+            raise ConfigError(f"Model {entry.name} requests unsupported platform {platform}")
+        models.append(
+            ModelConfig(
+                name=entry.name,
+                base_path=entry.base_path,
+                platform=platform,
+                version_policy=_policy_from_proto(entry.model_version_policy),
+                version_labels=dict(entry.version_labels),
+            )
+        )
+    return tuple(models)
+
+
+def _policy_from_proto(policy: object) -> VersionPolicy:
+    which = policy.WhichOneof("policy_choice")  # type: ignore[attr-defined]
+    if which == "all":
+        return VersionPolicy("all")
+    if which == "specific":
+        return VersionPolicy("specific", versions=tuple(sorted(policy.specific.versions)))  # type: ignore[attr-defined]
+    if which == "latest":
+        return VersionPolicy("latest", num_versions=max(1, policy.latest.num_versions))  # type: ignore[attr-defined]
+    return VersionPolicy()
+
+
+def read_model_server_config(path: str) -> tuple[ModelConfig, ...]:
+    """Read and parse a ``--model_config_file``."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read model config file {path}: {exc.strerror}.") from None
+    return parse_model_server_config(text, source=path)
+
+
+def model_configs_to_text(models: Sequence[ModelConfig]) -> str:
+    """Write model configs as a ``ModelServerConfig`` text proto (the inverse of parsing)."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    message = model_server_config_pb2.ModelServerConfig()
+    for model in models:
+        entry = message.model_config_list.config.add()
+        entry.name = model.name
+        entry.base_path = model.base_path
+        entry.model_platform = model.platform
+        policy = model.version_policy
+        if policy.kind == "all":
+            entry.model_version_policy.all.SetInParent()
+        elif policy.kind == "specific":
+            entry.model_version_policy.specific.versions.extend(policy.versions)
+        elif policy.num_versions != 1:
+            entry.model_version_policy.latest.num_versions = policy.num_versions
+        for label, version in sorted(model.version_labels.items()):
+            entry.version_labels[label] = version
+    return text_format.MessageToString(message)

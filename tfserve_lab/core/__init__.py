@@ -1,0 +1,1 @@
+"""The serving engine: models, versions, routing, batching. No HTTP, gRPC or Jupyter."""

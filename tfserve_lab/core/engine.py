@@ -1,0 +1,283 @@
+"""Engine: the one entry point REST, gRPC and the notebook call for every request.
+
+Async methods run on the engine loop; model calls go to the batch threads
+(TensorFlow releases the GIL), so protocol work and inference overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tfserve_lab.config import BatchingConfig, ModelConfig
+from tfserve_lab.core.events import EngineEvent, Observer, RequestDone
+from tfserve_lab.core.registry import Registry, ServableHandle
+from tfserve_lab.core.types import (
+    DEFAULT_SIGNATURE,
+    ClassifyResult,
+    MetadataResult,
+    ModelSpec,
+    PredictResult,
+    RegressResult,
+    RequestContext,
+    SignatureInfo,
+    VersionStatus,
+)
+from tfserve_lab.core.watcher import Loader, Watcher, WatcherOptions
+from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
+
+__all__ = ["CLASSIFY_METHOD", "PREDICT_METHOD", "REGRESS_METHOD", "Engine", "EngineOptions"]
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+PREDICT_METHOD = "tensorflow/serving/predict"
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the engine loads, polls and runs models."""
+
+    watcher: WatcherOptions = field(default_factory=WatcherOptions)
+    batching: BatchingConfig | None = None
+    num_model_threads: int = 4
+    allow_labels_for_unavailable: bool = False
+
+
+class Engine:
+    """Models and versions, and the predict/classify/regress/status/metadata calls on them."""
+
+    def __init__(self, loader: Loader, options: EngineOptions | None = None) -> None:
+        self.options = options or EngineOptions()
+        self._observers: list[Observer] = []
+        self.registry = Registry(
+            on_event=self._emit, allow_labels_for_unavailable=self.options.allow_labels_for_unavailable
+        )
+        self.watcher = Watcher(self.registry, loader, self.options.watcher)
+        threads = self.options.batching.num_batch_threads if self.options.batching else self.options.num_model_threads
+        self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="tfserve-batch")
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def add_observer(self, observer: Observer) -> None:
+        """Receive every engine event (called on the thread that emits it)."""
+        self._observers.append(observer)
+
+    def remove_observer(self, observer: Observer) -> None:
+        """Stop sending events to ``observer``."""
+        if observer in self._observers:
+            self._observers.remove(observer)
+
+    def _emit(self, event: EngineEvent) -> None:
+        for observer in self._observers:
+            observer(event)
+
+    def load(self, models: Sequence[ModelConfig]) -> None:
+        """Apply a model config and block until its aspired versions loaded or failed."""
+        self.registry.set_models(models)
+        self.watcher.poll_once()
+        for model in models:
+            if model.version_labels:
+                self.registry.set_labels(model.name, model.version_labels)
+
+    def start_polling(self) -> None:
+        """Watch the repositories for new and removed versions in the background."""
+        self.watcher.start()
+
+    def stop(self) -> None:
+        """Unload everything (after requests in flight) and stop the threads."""
+        self.watcher.stop(unload=True)
+        self._executor.shutdown(wait=True)
+
+    def models(self) -> list[ModelConfig]:
+        """The configured models."""
+        return self.registry.configs()
+
+    # -- lookups -------------------------------------------------------------
+
+    def acquire(self, spec: ModelSpec) -> ServableHandle:
+        """A lease on the version ``spec`` names; the caller releases it."""
+        return self.registry.acquire(spec)
+
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
+        """GetModelStatus: every version of a model, or the one named (TF Serving ignores labels here)."""
+        return self.registry.statuses(name, version)
+
+    def metadata(self, spec: ModelSpec) -> MetadataResult:
+        """GetModelMetadata's signature_def part for the version ``spec`` names."""
+        with self.acquire(spec) as handle:
+            return MetadataResult(handle.model, handle.version, dict(handle.servable.signatures))
+
+    # -- requests ------------------------------------------------------------
+
+    async def predict(
+        self,
+        handle: ServableHandle,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        output_filter: Sequence[str] = (),
+        context: RequestContext | None = None,
+    ) -> PredictResult:
+        """Run a signature on named inputs; ``output_filter`` limits the outputs."""
+        key = signature_name
+        try:
+            key, _ = handle.signature(signature_name)
+            outputs = await self._run(handle, key, inputs, output_filter or None)
+        except TfServeError as exc:
+            self._done(handle, key, "predict", context, exc.code)
+            raise
+        self._done(handle, key, "predict", context, ErrorCode.OK, _batch_size(inputs))
+        return PredictResult(handle.model, handle.version, key, outputs)
+
+    async def classify(
+        self,
+        handle: ServableHandle,
+        signature_name: str,
+        examples: Sequence[bytes],
+        *,
+        context: RequestContext | None = None,
+    ) -> ClassifyResult:
+        """Run a classification signature on serialized tf.Examples."""
+        key = signature_name or DEFAULT_SIGNATURE
+        try:
+            info = _examples_signature(handle, key, CLASSIFY_METHOD, "classification")
+            if len(info.outputs) not in (1, 2):
+                raise InvalidArgument(f"Expected one or two output Tensors, found {len(info.outputs)}")
+            if "classes" not in info.outputs and "scores" not in info.outputs:
+                raise InvalidArgument(
+                    'Expected classification signature outputs to contain at least one of "classes" or "scores".'
+                )
+            outputs = await self._run(handle, key, {"inputs": _examples_tensor(examples)}, None)
+            classes = _per_example(outputs.get("classes"), len(examples), "classes")
+            scores = _per_example(outputs.get("scores"), len(examples), "scores")
+        except TfServeError as exc:
+            self._done(handle, key, "classify", context, exc.code)
+            raise
+        self._done(handle, key, "classify", context, ErrorCode.OK, len(examples))
+        return ClassifyResult(handle.model, handle.version, key, classes, scores)
+
+    async def regress(
+        self,
+        handle: ServableHandle,
+        signature_name: str,
+        examples: Sequence[bytes],
+        *,
+        context: RequestContext | None = None,
+    ) -> RegressResult:
+        """Run a regression signature on serialized tf.Examples."""
+        key = signature_name or DEFAULT_SIGNATURE
+        try:
+            info = _examples_signature(handle, key, REGRESS_METHOD, "regression")
+            if len(info.outputs) != 1:
+                raise InvalidArgument("Expected one output Tensor.")
+            if "outputs" not in info.outputs:
+                raise InvalidArgument("No regression outputs found in SignatureDef.")
+            outputs = await self._run(handle, key, {"inputs": _examples_tensor(examples)}, None)
+            values = _regression_values(outputs["outputs"], len(examples))
+        except TfServeError as exc:
+            self._done(handle, key, "regress", context, exc.code)
+            raise
+        self._done(handle, key, "regress", context, ErrorCode.OK, len(examples))
+        return RegressResult(handle.model, handle.version, key, values)
+
+    async def _run(
+        self,
+        handle: ServableHandle,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_keys: Sequence[str] | None,
+    ) -> dict[str, np.ndarray]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, handle.servable.run, signature_name, inputs, output_keys)
+
+    def record_failure(self, spec: ModelSpec, method: str, context: RequestContext | None, code: ErrorCode) -> None:
+        """Count a request that failed before it reached a servable (bad body, unknown model)."""
+        self._emit(
+            RequestDone(spec.name, spec.version, spec.signature_name, method, _protocol(context), code, _elapsed(context))
+        )
+
+    def _done(
+        self,
+        handle: ServableHandle,
+        signature: str,
+        method: str,
+        context: RequestContext | None,
+        code: ErrorCode,
+        examples: int = 0,
+    ) -> None:
+        if self._observers:
+            self._emit(
+                RequestDone(
+                    handle.model,
+                    handle.version,
+                    signature,
+                    method,
+                    _protocol(context),
+                    code,
+                    _elapsed(context),
+                    examples=examples,
+                )
+            )
+
+
+def _protocol(context: RequestContext | None) -> str:
+    return context.protocol if context is not None else "python"
+
+
+def _elapsed(context: RequestContext | None) -> float:
+    return time.perf_counter() - context.started if context is not None and context.started else 0.0
+
+
+def _batch_size(inputs: Mapping[str, np.ndarray]) -> int:
+    for array in inputs.values():
+        return int(array.shape[0]) if array.ndim else 1
+    return 0
+
+
+def _examples_signature(handle: ServableHandle, key: str, method: str, kind: str) -> SignatureInfo:
+    """The signature of a classify or regress call, checked as TF Serving checks it."""
+    info = handle.servable.signatures.get(key)
+    if info is None:
+        raise InvalidArgument(f"No signature was found with the name: {key}")
+    if info.method_name != method:
+        raise InvalidArgument(f"Expected {kind} signature method_name to be {method}. Was: {info.method_name}")
+    if len(info.inputs) != 1:
+        raise InvalidArgument("Expected one input Tensor.")
+    if "inputs" not in info.inputs:
+        raise InvalidArgument(f"No {kind} inputs found in SignatureDef.")
+    return info
+
+
+def _examples_tensor(examples: Sequence[bytes]) -> np.ndarray:
+    if not examples:
+        raise InvalidArgument("Input is empty.")
+    tensor = np.empty(len(examples), dtype=object)
+    tensor[:] = list(examples)
+    return tensor
+
+
+def _per_example(array: np.ndarray | None, count: int, name: str) -> np.ndarray | None:
+    """A classes or scores output, checked to be [batch_size, num_classes]."""
+    if array is None:
+        return None
+    if array.ndim != 2:
+        raise InvalidArgument(f"Expected Tensor shape: [batch_size num_classes] but got {list(array.shape)}")
+    if array.shape[0] != count:
+        raise InvalidArgument(f"Expected {name} output batch size of {count}. Got: {array.shape[0]}")
+    return array
+
+
+def _regression_values(array: np.ndarray, count: int) -> np.ndarray:
+    """A regression output, [batch_size] or [batch_size, 1], as [batch_size]."""
+    if not (array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1)):
+        raise InvalidArgument(
+            f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {list(array.shape)}"
+        )
+    if array.shape[0] != count:
+        raise InvalidArgument(f"Input batch size did not match output batch size: {count} vs. {array.shape[0]}")
+    return array.reshape(count)

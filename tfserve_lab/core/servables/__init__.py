@@ -1,0 +1,1 @@
+"""Servables: loaded model versions the engine can run."""

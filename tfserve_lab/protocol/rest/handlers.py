@@ -1,0 +1,203 @@
+"""Thin tornado handlers: parse the URL, decode, call the engine, encode.
+
+Every failure answers ``{"error": "..."}`` with the HTTP code TF Serving
+derives from the canonical status (the table below is the only one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import tornado.web
+
+from tfserve_lab.core.engine import Engine
+from tfserve_lab.core.types import DEFAULT_SIGNATURE, ModelSpec, RequestContext
+from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
+from tfserve_lab.protocol.rest import codec
+
+__all__ = ["HTTP_STATUS", "MetricsHandler", "ModelsHandler", "NotFoundHandler", "RestOptions"]
+
+log = logging.getLogger("tfserve_lab.rest")
+
+# http_rest_api_handler / net_http's ToHTTPStatusCode.
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.OK: 200,
+    ErrorCode.CANCELLED: 499,
+    ErrorCode.UNKNOWN: 500,
+    ErrorCode.INVALID_ARGUMENT: 400,
+    ErrorCode.DEADLINE_EXCEEDED: 504,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.ALREADY_EXISTS: 409,
+    ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.RESOURCE_EXHAUSTED: 429,
+    ErrorCode.FAILED_PRECONDITION: 400,
+    ErrorCode.ABORTED: 409,
+    ErrorCode.OUT_OF_RANGE: 400,
+    ErrorCode.UNIMPLEMENTED: 501,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.DATA_LOSS: 500,
+    ErrorCode.UNAUTHENTICATED: 401,
+}
+
+# TF Serving's two URL shapes (http_rest_api_handler.cc), matched case-insensitively.
+_PREDICT_URL = re.compile(r"(?i)([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)")
+_STATUS_URL = re.compile(r"(?i)([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
+
+
+@dataclass(frozen=True)
+class RestOptions:
+    """REST flags: timeout, CORS, body size limit."""
+
+    timeout_ms: int = 30000
+    enable_cors: bool = False
+    max_body_bytes: int = 256 * 1024 * 1024
+
+
+class _BaseHandler(tornado.web.RequestHandler):
+    options: RestOptions
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        if getattr(self, "options", None) is not None and self.options.enable_cors:
+            self.set_header("Access-Control-Allow-Origin", "*")
+            self.set_header("Access-Control-Allow-Methods", "POST, GET")
+            self.set_header("Access-Control-Allow-Headers", "Content-Type")
+
+    def options_preflight(self) -> None:
+        if not self.options.enable_cors:
+            self._fail(ErrorCode.INVALID_ARGUMENT, f"Malformed request: OPTIONS {self.request.path}")
+            return
+        self.set_status(204)
+        self.finish()
+
+    def _fail(self, code: ErrorCode, message: str) -> None:
+        self.set_status(HTTP_STATUS.get(code, 500))
+        self.finish(codec.encode_error(message))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Tornado's own errors (bad method, oversized body) in TF Serving's error shape.
+        reason = self._reason if status_code != 500 else "Internal error"
+        self.finish(codec.encode_error(reason))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, tornado.web.HTTPError):
+            return
+        log.error("Uncaught error in %s %s", self.request.method, self.request.path, exc_info=(typ, value, tb))
+
+
+class NotFoundHandler(_BaseHandler):
+    """Anything outside ``/v1/models/``."""
+
+    def initialize(self, options: RestOptions) -> None:
+        self.options = options
+
+    def prepare(self) -> None:
+        if self.request.method == "OPTIONS":
+            self.options_preflight()
+            return
+        self._fail(ErrorCode.NOT_FOUND, f"Malformed request: {self.request.method} {self.request.path}")
+
+
+class MetricsHandler(_BaseHandler):
+    """Prometheus text exposition on the monitoring path."""
+
+    def initialize(self, render: Callable[[], bytes], options: RestOptions) -> None:
+        self.render = render
+        self.options = options
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.finish(self.render())
+
+
+class ModelsHandler(_BaseHandler):
+    """``/v1/models/NAME[/versions/N|/labels/L][:predict|:classify|:regress|/metadata]``."""
+
+    def initialize(self, engine: Engine, options: RestOptions) -> None:
+        self.engine = engine
+        self.options = options
+
+    def options(self, path: str) -> None:  # type: ignore[override]
+        self.options_preflight()
+
+    def _malformed(self) -> None:
+        self._fail(ErrorCode.INVALID_ARGUMENT, f"Malformed request: {self.request.method} {self.request.path}")
+
+    async def get(self, path: str) -> None:
+        match = _STATUS_URL.fullmatch(path)
+        if match is None:
+            self._malformed()
+            return
+        name, version, label, metadata = match.groups()
+        try:
+            if metadata:
+                spec = ModelSpec(name, _version(version), label)
+                result = self.engine.metadata(spec)
+                body = codec.encode_model_metadata(result.model_name, result.version, result.signatures)
+            else:
+                body = codec.encode_model_status(self.engine.status(name, _version(version)))
+        except TfServeError as exc:
+            self._fail(exc.code, exc.message)
+            return
+        self.finish(body)
+
+    async def post(self, path: str) -> None:
+        match = _PREDICT_URL.fullmatch(path)
+        if match is None:
+            self._malformed()
+            return
+        name, version, label, verb = match.groups()
+        verb = verb.lower()
+        context = RequestContext("rest", time.perf_counter(), self.request.headers)
+        spec = ModelSpec(name, _version(version), label)
+        try:
+            run = self._predict if verb == "predict" else self._examples
+            body = await self._with_timeout(run(spec, verb, context))
+        except TfServeError as exc:
+            self._fail(exc.code, exc.message)
+            return
+        self.finish(body)
+
+    async def _with_timeout(self, work: Awaitable[bytes]) -> bytes:
+        timeout = self.options.timeout_ms / 1000 if self.options.timeout_ms > 0 else None
+        try:
+            return await asyncio.wait_for(work, timeout)
+        except TimeoutError:
+            raise TfServeError("Request timed out.", code=ErrorCode.DEADLINE_EXCEEDED) from None
+
+    async def _predict(self, spec: ModelSpec, verb: str, context: RequestContext) -> bytes:
+        doc = codec.parse_json_body(self.request.body)
+        with self.engine.acquire(spec) as handle:
+            key = codec.signature_name_of(doc) or DEFAULT_SIGNATURE
+            info = handle.servable.signatures.get(key)
+            if info is None:
+                raise InvalidArgument(f'Serving signature name: "{key}" not found in signature def')
+            request = codec.decode_predict_inputs(doc, info)
+            result = await self.engine.predict(handle, key, request.inputs, context=context)
+        return codec.encode_predict_response(result.outputs, request.row_format)
+
+    async def _examples(self, spec: ModelSpec, verb: str, context: RequestContext) -> bytes:
+        doc = codec.parse_json_body(self.request.body)
+        request = codec.decode_examples_request(doc)
+        with self.engine.acquire(spec) as handle:
+            if verb == "classify":
+                result = await self.engine.classify(handle, request.signature_name, request.examples, context=context)
+                return codec.encode_classify_response(result.classes, result.scores)
+            regression = await self.engine.regress(handle, request.signature_name, request.examples, context=context)
+            return codec.encode_regress_response(regression.values)
+
+
+def _version(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(f"Failed to convert version: {text} to numeric.") from None

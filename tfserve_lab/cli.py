@@ -15,7 +15,7 @@ from tfserve_lab.results import LoadFailed, PortInUse, Started
 
 __all__ = ["main"]
 
-_COMMANDS = "usage: tfserve-lab serve [--flag=value ...] | tfserve-lab --version"
+_COMMANDS = "usage: tfserve-lab serve [--flag=value ...] | tfserve-lab k8s [options] | tfserve-lab --version"
 
 
 def _configure_logging() -> None:
@@ -77,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     if command == "serve":
         return serve(rest)
+    if command == "k8s":
+        from tfserve_lab.deploy.cli import k8s_main
+
+        return k8s_main(rest)
     print(f"tfserve-lab: unknown command {command!r}\n{_COMMANDS}", file=sys.stderr)
     return 2
 

@@ -134,14 +134,14 @@ class ServerOptions:
     enable_batching: bool = False
     batching_parameters_file: str = ""
     model_config_file: str = ""
-    model_config_file_poll_wait_seconds: int = 0
+    model_config_file_poll_wait_seconds: float = 0
     model_name: str = "default"
     model_base_path: str = ""
     num_load_threads: int = 0
     num_unload_threads: int = 0
     max_num_load_retries: int = 5
     load_retry_interval_micros: int = 60_000_000
-    file_system_poll_wait_seconds: int = 1
+    file_system_poll_wait_seconds: float = 1
     tensorflow_intra_op_parallelism: int = 0
     tensorflow_inter_op_parallelism: int = 0
     tensorflow_session_parallelism: int = 0
@@ -152,6 +152,9 @@ class ServerOptions:
     enable_model_warmup: bool = True
     num_request_iterations_for_warmup: int = 0
     monitoring_config_file: str = ""
+    # The notebook engine serves Prometheus metrics by default; the CLI follows the monitoring config.
+    monitoring_enabled: bool = False
+    monitoring_path: str = "/monitoring/prometheus/metrics"
     ssl_config_file: str = ""
     prefer_tflite_model: bool = False
     enable_profiler: bool = True

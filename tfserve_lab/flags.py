@@ -57,9 +57,6 @@ FLAG_HELP: dict[str, str] = {
 UNSUPPORTED_FLAGS: dict[str, str] = {
     "platform_config_file": "platform configs are not supported; use --model_config_file",
     "ssl_config_file": "TLS is not implemented yet",
-    "enable_batching": "server-side batching is not implemented yet",
-    "batching_parameters_file": "server-side batching is not implemented yet",
-    "monitoring_config_file": "the monitoring endpoint is not implemented yet",
     "tensorflow_session_parallelism": "deprecated in TF Serving; use --tensorflow_intra_op_parallelism",
     "use_tflite_model": "deprecated in TF Serving; use --prefer_tflite_model",
     "mixed_precision": "mixed precision rewriting is not supported",

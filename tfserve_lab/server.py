@@ -12,19 +12,25 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tornado.httpserver
-import tornado.netutil
 
-from tfserve_lab.config import ModelConfig, ServerOptions, read_model_server_config
+from tfserve_lab.batching_params import read_batching_parameters
+from tfserve_lab.config import BatchingConfig, ModelConfig, ServerOptions, VersionPolicy, read_model_server_config
 from tfserve_lab.core.engine import Engine, EngineOptions
 from tfserve_lab.core.loop import EngineLoop
+from tfserve_lab.core.repository import version_path
 from tfserve_lab.core.servables.base import Servable
+from tfserve_lab.core.types import VersionState
 from tfserve_lab.core.watcher import WatcherOptions
-from tfserve_lab.errors import ConfigError, TfServeError
-from tfserve_lab.protocol.rest.app import RestOptions, make_app
+from tfserve_lab.errors import ConfigError, ErrorCode, TfServeError
+from tfserve_lab.metrics.collectors import EngineMetrics
+from tfserve_lab.metrics.monitoring import MonitoringSettings, read_monitoring_config
+from tfserve_lab.metrics.stats import LiveStats
+from tfserve_lab.protocol.rest.app import RestOptions, WorkbenchHooks, make_app
 from tfserve_lab.results import AlreadyRunning, LoadFailed, PortInUse, ServerInfo, Started, StartResult
 
 if TYPE_CHECKING:
@@ -33,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["ServingSession", "models_from_options"]
 
 log = logging.getLogger("tfserve_lab")
+
+T = TypeVar("T")
 
 
 def models_from_options(options: ServerOptions) -> tuple[ModelConfig, ...]:
@@ -66,6 +74,54 @@ def default_loader(options: ServerOptions) -> Callable[[str], Servable]:
     return lambda path: load_version(path, load_options)
 
 
+def _batching(options: ServerOptions) -> BatchingConfig | None:
+    if options.batching_parameters_file and not options.enable_batching:
+        raise ConfigError(
+            "server_options.batching_parameters_file is set without setting server_options.enable_batching to true."
+        )
+    if not options.enable_batching:
+        return None
+    if options.batching is not None:
+        return options.batching
+    if options.batching_parameters_file:
+        return read_batching_parameters(options.batching_parameters_file)
+    # TF Serving's pool name when batching is on without a parameters file.
+    return BatchingConfig(thread_pool_name="model_server_batch_threads")
+
+
+def _monitoring(options: ServerOptions) -> MonitoringSettings:
+    if options.monitoring_config_file:
+        return read_monitoring_config(options.monitoring_config_file)
+    return MonitoringSettings(enable=options.monitoring_enabled, path=options.monitoring_path)
+
+
+def _model_path(engine: Engine) -> Callable[[str, int], str]:
+    """The version folder of a model version, for TF Serving's model_path metric labels."""
+
+    def resolve(name: str, version: int) -> str:
+        for model in engine.models():
+            if model.name == name:
+                return version_path(model.base_path, version)
+        return f"{name}/{version}"
+
+    return resolve
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind (without listening yet) so a busy port is found before models load,
+    while clients are not accepted until the REST server serves."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
 def _check_base_paths(models: tuple[ModelConfig, ...]) -> None:
     for model in models:
         if not os.path.isdir(model.base_path):
@@ -86,6 +142,10 @@ class ServingSession:
         self._config_poller: threading.Thread | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self.metrics: EngineMetrics | None = None
+        self.stats: LiveStats | None = None
+        self.monitoring = MonitoringSettings()
+        self.batching: BatchingConfig | None = None
 
     @property
     def running(self) -> bool:
@@ -101,18 +161,27 @@ class ServingSession:
             try:
                 models = models_from_options(options)
                 _check_base_paths(models)
+                self.monitoring = _monitoring(options)
+                self.batching = _batching(options)
             except ConfigError as exc:
                 return LoadFailed("", exc.message)
             rest_sockets: list[socket.socket] = []
             if options.rest_enabled:
                 try:
-                    rest_sockets = tornado.netutil.bind_sockets(options.rest_api_port, address=options.host)
+                    rest_sockets = [_bind(options.host, options.rest_api_port)]
                 except OSError as exc:
                     if exc.errno == errno.EADDRINUSE:
                         return PortInUse(options.rest_api_port, "rest")
                     raise
             loader = self._loader or default_loader(options)
             engine = Engine(loader, self._engine_options())
+            self.metrics = EngineMetrics(
+                thread_pool_name=self.batching.thread_pool_name if self.batching else "batch_threads",
+                model_path=_model_path(engine),
+            )
+            self.stats = LiveStats()
+            engine.add_observer(self.metrics.observe)
+            engine.add_observer(self.stats.observe)
             try:
                 engine.load(models)
             except TfServeError as exc:
@@ -150,7 +219,7 @@ class ServingSession:
                 max_num_load_retries=options.max_num_load_retries,
                 load_retry_interval_seconds=options.load_retry_interval_micros / 1e6,
             ),
-            batching=options.batching if options.enable_batching else None,
+            batching=self.batching,
             allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
         )
 
@@ -159,8 +228,16 @@ class ServingSession:
         rest = RestOptions(
             timeout_ms=self.options.rest_api_timeout_in_ms, enable_cors=self.options.rest_api_enable_cors_support
         )
-        app = make_app(self.engine, rest)
+        hooks = WorkbenchHooks(
+            metrics=self.metrics.render if self.monitoring.enable else None,
+            metrics_path=self.monitoring.path,
+            stats=self.stats.snapshot,
+            unload=self.undeploy,
+        )
+        app = make_app(self.engine, rest, hooks)
         self._http = tornado.httpserver.HTTPServer(app, max_body_size=rest.max_body_bytes)
+        for sock in sockets:
+            sock.listen(128)
         self._http.add_sockets(sockets)
 
     async def _start_grpc(self) -> int:
@@ -209,6 +286,50 @@ class ServingSession:
             raise TfServeError("The engine is not running.")
         _check_base_paths(tuple(models))
         self.engine.load(list(models))
+
+    # -- what the notebook API drives ------------------------------------------
+
+    def _engine(self) -> Engine:
+        if self.engine is None or self._loop is None:
+            raise TfServeError("The engine is not running: start it first.", code=ErrorCode.FAILED_PRECONDITION)
+        return self.engine
+
+    def deploy(self, model: ModelConfig) -> None:
+        """Serve a model repository (replacing a model of the same name) and keep watching it."""
+        engine = self._engine()
+        others = [m for m in engine.models() if m.name != model.name]
+        self.reload([*others, model])
+
+    def undeploy(self, name: str, version: int | None = None) -> None:
+        """Stop serving a model, or one version of it (the others keep serving)."""
+        engine = self._engine()
+        models = engine.models()
+        target = next((m for m in models if m.name == name), None)
+        if target is None:
+            raise TfServeError(f"Servable not found for request: Latest({name})", code=ErrorCode.NOT_FOUND)
+        if version is None:
+            self.reload([m for m in models if m.name != name])
+            return
+        serving = {s.version for s in engine.status(name) if s.state is VersionState.AVAILABLE}
+        if version not in serving:
+            raise TfServeError(f"Servable not found for request: Specific({name}, {version})", code=ErrorCode.NOT_FOUND)
+        remaining = tuple(sorted(serving - {version}))
+        if not remaining:
+            self.reload([m for m in models if m.name != name])
+            return
+        labels = {k: v for k, v in target.version_labels.items() if v != version}
+        pinned = replace(target, version_policy=VersionPolicy("specific", versions=remaining), version_labels=labels)
+        self.reload([pinned if m.name == name else m for m in models])
+
+    def set_labels(self, name: str, labels: Mapping[str, int]) -> None:
+        """Point version labels of a model at versions (each must be AVAILABLE)."""
+        self._engine().registry.set_labels(name, labels)
+
+    def call(self, coro_factory: Callable[[Engine], Coroutine[Any, Any, T]], timeout: float | None = 60.0) -> T:
+        """Run an engine coroutine on the engine loop from another thread and wait for it."""
+        engine = self._engine()
+        assert self._loop is not None
+        return self._loop.run_sync(coro_factory(engine), timeout)
 
     def stop(self) -> None:
         """Stop taking requests, finish those in flight, unload the models, stop the threads."""

@@ -55,7 +55,9 @@ def test_tutorial_predict_call(predictions: prediction_service_pb2_grpc.Predicti
     assert response.model_spec.signature_name == "serving_default"
 
 
-def test_predict_versions_labels_and_output_filter(predictions: prediction_service_pb2_grpc.PredictionServiceStub) -> None:
+def test_predict_versions_labels_and_output_filter(
+    predictions: prediction_service_pb2_grpc.PredictionServiceStub,
+) -> None:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "two"
     request.model_spec.version_label = "canary"
@@ -83,7 +85,10 @@ def test_classify_regress_multi_inference(predictions: prediction_service_pb2_gr
     classify.model_spec.signature_name = "classify_x_to_y"
     classify.input.example_list.examples.extend([example(x=1.0), example(x=2.0)])
     result = predictions.Classify(classify, timeout=10.0)
-    assert [[(c.label, c.score) for c in row.classes] for row in result.result.classifications] == [[("", 2.5)], [("", 3.0)]]
+    assert [[(c.label, c.score) for c in row.classes] for row in result.result.classifications] == [
+        [("", 2.5)],
+        [("", 3.0)],
+    ]
     assert result.model_spec.signature_name == "classify_x_to_y"
 
     regress = regression_pb2.RegressionRequest()
@@ -94,7 +99,10 @@ def test_classify_regress_multi_inference(predictions: prediction_service_pb2_gr
     assert [r.value for r in predictions.Regress(regress, timeout=10.0).result.regressions] == [4.0, 3.0]
 
     multi = inference_pb2.MultiInferenceRequest()
-    for signature, method in (("classify_x_to_y", "tensorflow/serving/classify"), ("regress_x_to_y2", "tensorflow/serving/regress")):
+    for signature, method in (
+        ("classify_x_to_y", "tensorflow/serving/classify"),
+        ("regress_x_to_y2", "tensorflow/serving/regress"),
+    ):
         task = multi.tasks.add()
         task.model_spec.name = "half_plus_two"
         task.model_spec.signature_name = signature
@@ -105,7 +113,9 @@ def test_classify_regress_multi_inference(predictions: prediction_service_pb2_gr
     assert results[1].regression_result.regressions[0].value == 4.0  # y2 = 0.5x + 3
 
 
-def test_metadata_and_status(channel: grpc.Channel, predictions: prediction_service_pb2_grpc.PredictionServiceStub) -> None:
+def test_metadata_and_status(
+    channel: grpc.Channel, predictions: prediction_service_pb2_grpc.PredictionServiceStub
+) -> None:
     request = get_model_metadata_pb2.GetModelMetadataRequest()
     request.model_spec.name = "half_plus_two"
     request.metadata_field.append("signature_def")
@@ -117,7 +127,13 @@ def test_metadata_and_status(channel: grpc.Channel, predictions: prediction_serv
     assert serving.method_name == "tensorflow/serving/predict"
     assert serving.inputs["x"].name == "x:0"
     assert [d.size for d in serving.inputs["x"].tensor_shape.dim] == [-1, 1]
-    assert set(signatures.signature_def) == {"serving_default", "classify_x_to_y", "regress_x_to_y", "regress_x_to_y2", "regress_x2_to_y3"}
+    assert set(signatures.signature_def) == {
+        "serving_default",
+        "classify_x_to_y",
+        "regress_x_to_y",
+        "regress_x_to_y2",
+        "regress_x2_to_y3",
+    }
 
     models = model_service_pb2_grpc.ModelServiceStub(channel)
     status = get_model_status_pb2.GetModelStatusRequest()
@@ -137,8 +153,14 @@ def test_unix_socket_serves(server: ServerProcess) -> None:
 
 def test_health_and_reflection(channel: grpc.Channel) -> None:
     health = health_pb2_grpc.HealthStub(channel)
-    assert health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
-    assert health.Check(health_pb2.HealthCheckRequest(service="half_plus_two"), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+    assert (
+        health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
+    assert (
+        health.Check(health_pb2.HealthCheckRequest(service="half_plus_two"), timeout=5).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
@@ -170,9 +192,21 @@ def _predict(name: str, **kwargs: object) -> predict_pb2.PredictRequest:
         (_predict("nope"), grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(nope)"),
         (_predict("two", version=7), grpc.StatusCode.NOT_FOUND, "Servable not found for request: Specific(two, 7)"),
         (_predict("two", label="gold"), grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label: gold"),
-        (_predict("half_plus_two", signature="nope"), grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature key "nope" not found.'),
-        (_predict("half_plus_two", alias="z"), grpc.StatusCode.INVALID_ARGUMENT, "input tensor alias not found in signature: z"),
-        (_predict("half_plus_two", filter="nope"), grpc.StatusCode.INVALID_ARGUMENT, "output tensor alias not found in signature: nope"),
+        (
+            _predict("half_plus_two", signature="nope"),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            'Serving signature key "nope" not found.',
+        ),
+        (
+            _predict("half_plus_two", alias="z"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Signature input alias: x(feed name: x:0) not found in request",
+        ),
+        (
+            _predict("half_plus_two", filter="nope"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "output tensor alias not found in signature: nope",
+        ),
         (_predict(""), grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified."),
     ],
 )
@@ -188,7 +222,9 @@ def test_predict_errors(
     assert needle in info.value.details()
 
 
-def test_metadata_and_status_errors(channel: grpc.Channel, predictions: prediction_service_pb2_grpc.PredictionServiceStub) -> None:
+def test_metadata_and_status_errors(
+    channel: grpc.Channel, predictions: prediction_service_pb2_grpc.PredictionServiceStub
+) -> None:
     request = get_model_metadata_pb2.GetModelMetadataRequest()
     request.model_spec.name = "half_plus_two"
     request.metadata_field.append("foo")

@@ -10,6 +10,7 @@ import requests
 
 from tests.integration.server_process import ServerProcess
 
+
 def post(server: ServerProcess, path: str, body: object, **kwargs: object) -> requests.Response:
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return requests.post(f"{server.url}{path}", data=data, timeout=30, **kwargs)
@@ -88,14 +89,15 @@ def test_predict_signature_name_and_multiple_outputs(server: ServerProcess) -> N
 
 
 def test_stateful_counter_model(server: ServerProcess) -> None:
-    # The counter's signatures take no inputs; TF Serving wants an empty "inputs" object? It takes [].
+    # TF Serving's REST API cannot call a signature without inputs; incr_counter_by has one.
     reset = post(server, "/v1/models/counter:predict", {"signature_name": "reset_counter", "inputs": {}})
-    assert reset.status_code == 200, reset.text
-    post(server, "/v1/models/counter:predict", {"signature_name": "incr_counter", "inputs": {}})
-    by = post(server, "/v1/models/counter:predict", {"signature_name": "incr_counter_by", "inputs": {"delta": 3.0}})
-    assert by.status_code == 200, by.text
-    value = post(server, "/v1/models/counter:predict", {"signature_name": "get_counter", "inputs": {}})
-    assert value.json() == {"outputs": 4.0}
+    assert reset.status_code == 400
+    assert reset.json() == {"error": "Failed to get input map for signature: reset_counter"}
+    first = post(server, "/v1/models/counter:predict", {"signature_name": "incr_counter_by", "inputs": {"delta": 3.0}})
+    assert first.status_code == 200, first.text
+    second = post(server, "/v1/models/counter:predict", {"signature_name": "incr_counter_by", "inputs": {"delta": 2.0}})
+    assert second.status_code == 200, second.text
+    assert second.json()["outputs"] == first.json()["outputs"] + 2.0
 
 
 def test_classify_and_regress(server: ServerProcess) -> None:
@@ -103,11 +105,19 @@ def test_classify_and_regress(server: ServerProcess) -> None:
     classify = post(server, "/v1/models/half_plus_two:classify", body)
     assert classify.status_code == 200, classify.text
     assert classify.json() == {"results": [[["", 2.5]], [["", 3.0]]]}
-    regress = post(server, "/v1/models/half_plus_two:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 1.0}, {"x": 2.0}]})
+    regress = post(
+        server,
+        "/v1/models/half_plus_two:regress",
+        {"signature_name": "regress_x_to_y", "examples": [{"x": 1.0}, {"x": 2.0}]},
+    )
     assert regress.json() == {"results": [2.5, 3.0]}
     ctx = {"signature_name": "regress_x_to_y", "context": {"x": 4.0}, "examples": [{}, {}]}
     assert post(server, "/v1/models/half_plus_two:regress", ctx).json() == {"results": [4.0, 4.0]}
-    three = post(server, "/v1/models/half_plus_three:regress", {"examples": [{"x": 1.0}]})
+    three = post(
+        server,
+        "/v1/models/half_plus_three:regress",
+        {"signature_name": "tensorflow/serving/regress", "examples": [{"x": 1.0}]},
+    )
     assert three.status_code == 200, three.text
     assert three.json() == {"results": [3.5]}
 
@@ -122,29 +132,47 @@ def test_urllib_content_type_and_case_insensitive_verbs(server: ServerProcess) -
     ("method", "path", "body", "status", "needle"),
     [
         ("POST", "/v1/models/nope:predict", {"instances": [1.0]}, 404, "Servable not found for request: Latest(nope)"),
-        ("POST", "/v1/models/two/versions/7:predict", {"instances": [1.0]}, 404, "Servable not found for request: Specific(two, 7)"),
+        (
+            "POST",
+            "/v1/models/two/versions/7:predict",
+            {"instances": [1.0]},
+            404,
+            "Servable not found for request: Specific(two, 7)",
+        ),
         ("GET", "/v1/models/nope", None, 404, "Could not find any versions of model nope"),
         ("GET", "/v1/models/nope/metadata", None, 404, "Servable not found for request: Latest(nope)"),
         ("POST", "/v1/models/half_plus_two:predict", "{not json", 400, "JSON Parse error"),
-        ("POST", "/v1/models/half_plus_two:predict", {"signature_name": "nope", "instances": [1.0]}, 400, 'Serving signature name: "nope" not found in signature def'),
+        (
+            "POST",
+            "/v1/models/half_plus_two:predict",
+            {"signature_name": "nope", "instances": [1.0]},
+            400,
+            'Serving signature name: "nope" not found in signature def',
+        ),
         ("POST", "/v1/models/half_plus_two:predict", {"instances": ["a"]}, 400, ""),
         ("POST", "/v1/models/half_plus_two:predict", {"instances": [[1.0], [1.0, 2.0]]}, 400, ""),
         ("POST", "/v1/models/half_plus_two:predict", {"foo": [1.0]}, 400, ""),
         ("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0], "inputs": [1.0]}, 400, ""),
         ("POST", "/v1/models/half_plus_two:frobnicate", {"instances": [1.0]}, 400, "Malformed request"),
         ("GET", "/v1/models/half_plus_two:predict", None, 400, "Malformed request"),
-        ("POST", "/v1/models/two/labels/gold:predict", {"instances": [1.0]}, 400, "Unrecognized servable version label: gold"),
+        (
+            "POST",
+            "/v1/models/two/labels/gold:predict",
+            {"instances": [1.0]},
+            400,
+            "Unrecognized servable version label: gold",
+        ),
         ("POST", "/v1/models/half_plus_two:classify", {"examples": [{"x": 1.0}]}, 400, ""),
     ],
 )
-def test_errors_have_tf_serving_shape(server: ServerProcess, method: str, path: str, body: object, status: int, needle: str) -> None:
-    if method == "GET":
-        response = get(server, path)
-    else:
-        response = post(server, path, body)
+def test_errors_have_tf_serving_shape(
+    server: ServerProcess, method: str, path: str, body: object, status: int, needle: str
+) -> None:
+    response = get(server, path) if method == "GET" else post(server, path, body)
     assert response.status_code == status, response.text
     error = response.json()["error"]
-    assert isinstance(error, str) and error
+    assert isinstance(error, str)
+    assert error
     assert needle in error
     assert "Traceback" not in error
     # The server keeps serving after every error.

@@ -29,7 +29,8 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
 def test_version_and_help() -> None:
     assert "tfserve-lab" in run_cli("serve", "--version").stdout
     usage = run_cli("serve", "--help").stdout
-    assert "--model_config_file" in usage and "--rest_api_port" in usage
+    assert "--model_config_file" in usage
+    assert "--rest_api_port" in usage
 
 
 @pytest.mark.parametrize(
@@ -99,9 +100,15 @@ def live(testdata: Path, tmp_path: Path, copy_model: Callable[..., Path]) -> Ite
     base.mkdir(parents=True)
     shutil.copytree(testdata / "saved_model_half_plus_two_cpu" / "00000123", base / "123")
     config = tmp_path / "models.config"
-    config.write_text(f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{base}" model_platform: "tensorflow" }} }}')
+    config.write_text(
+        f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{base}" model_platform: "tensorflow" }} }}'
+    )
     proc = ServerProcess(
-        [f"--model_config_file={config}", "--model_config_file_poll_wait_seconds=1", "--file_system_poll_wait_seconds=1"],
+        [
+            f"--model_config_file={config}",
+            "--model_config_file_poll_wait_seconds=1",
+            "--file_system_poll_wait_seconds=1",
+        ],
         log_path=tmp_path / "server.log",
     )
     try:

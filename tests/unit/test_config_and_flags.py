@@ -19,7 +19,9 @@ from tfserve_lab.flags import parse_flags, usage
 
 
 def test_flag_syntaxes_and_defaults() -> None:
-    options = parse_flags(["--port", "9000", "--rest_api_port=8501", "--enable_model_warmup=false", "--prefer_tflite_model"])
+    options = parse_flags(
+        ["--port", "9000", "--rest_api_port=8501", "--enable_model_warmup=false", "--prefer_tflite_model"]
+    )
     assert (options.port, options.rest_api_port) == (9000, 8501)
     assert options.enable_model_warmup is False
     assert options.prefer_tflite_model is True
@@ -27,7 +29,8 @@ def test_flag_syntaxes_and_defaults() -> None:
     assert defaults == ServerOptions()
     assert (defaults.port, defaults.rest_api_port, defaults.rest_api_timeout_in_ms) == (8500, 0, 30000)
     assert defaults.file_system_poll_wait_seconds == 1
-    assert defaults.max_num_load_retries == 5 and defaults.load_retry_interval_micros == 60_000_000
+    assert defaults.max_num_load_retries == 5
+    assert defaults.load_retry_interval_micros == 60_000_000
     assert defaults.tags == ("serve",)
     assert not defaults.rest_enabled
 
@@ -50,21 +53,29 @@ def test_flag_errors(argv: list[str], message: str) -> None:
 
 def test_usage_lists_flags() -> None:
     text = usage()
-    assert "--model_config_file" in text and "--file_system_poll_wait_seconds=1" in text
+    assert "--model_config_file" in text
+    assert "--file_system_poll_wait_seconds=1" in text
 
 
 def test_shared_good_config_parses(testdata: Path) -> None:
     text = (testdata / "good_model_config.txt").read_text()
-    models = parse_model_server_config(text.replace("${TEST_HALF_PLUS_TWO_DIR}", "/a").replace("${TEST_HALF_PLUS_THREE_DIR}", "/b"))
-    assert [(m.name, m.base_path, m.platform) for m in models] == [("half_plus_two", "/a", "tensorflow"), ("half_plus_three", "/b", "tensorflow")]
+    models = parse_model_server_config(
+        text.replace("${TEST_HALF_PLUS_TWO_DIR}", "/a").replace("${TEST_HALF_PLUS_THREE_DIR}", "/b")
+    )
+    assert [(m.name, m.base_path, m.platform) for m in models] == [
+        ("half_plus_two", "/a", "tensorflow"),
+        ("half_plus_three", "/b", "tensorflow"),
+    ]
     assert models[0].version_policy == VersionPolicy("latest", 1)
 
 
 def test_bad_config_uses_tf_serving_words(testdata: Path) -> None:
-    with pytest.raises(ConfigError, match="Error parsing text-format tensorflow.serving.ModelServerConfig"):
+    with pytest.raises(ConfigError, match=r"Error parsing text-format tensorflow\.serving\.ModelServerConfig"):
         parse_model_server_config((testdata / "bad_model_config.txt").read_text())
     with pytest.raises(ConfigError, match="Illegal to list model a multiple times in config list"):
-        parse_model_server_config('model_config_list { config { name: "a" base_path: "/x" } config { name: "a" base_path: "/y" } }')
+        parse_model_server_config(
+            'model_config_list { config { name: "a" base_path: "/x" } config { name: "a" base_path: "/y" } }'
+        )
 
 
 def test_policies_labels_round_trip() -> None:
@@ -79,7 +90,12 @@ def test_policies_labels_round_trip() -> None:
 
 @pytest.mark.parametrize(
     ("text", "policy"),
-    [("latest:2", VersionPolicy("latest", 2)), ("all", VersionPolicy("all")), ("specific:2,1", VersionPolicy("specific", versions=(1, 2))), ("latest", VersionPolicy())],
+    [
+        ("latest:2", VersionPolicy("latest", 2)),
+        ("all", VersionPolicy("all")),
+        ("specific:2,1", VersionPolicy("specific", versions=(1, 2))),
+        ("latest", VersionPolicy()),
+    ],
 )
 def test_short_policy_forms(text: str, policy: VersionPolicy) -> None:
     assert VersionPolicy.parse(text) == policy

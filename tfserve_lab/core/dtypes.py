@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DT_NUMBER", "DT_NAME", "NUMPY_BY_DT", "dt_for_numpy", "numpy_for_dt"]
+__all__ = ["DT_NAME", "DT_NUMBER", "NUMPY_BY_DT", "dt_for_numpy", "numpy_for_dt"]
 
 # DataType enum of tensorflow/core/framework/types.proto.
 DT_NUMBER: dict[str, int] = {

@@ -7,6 +7,7 @@ Async methods run on the engine loop; model calls go to the batch threads
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,8 @@ from tfserve_lab.core.watcher import Loader, Watcher, WatcherOptions
 from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
 
 __all__ = ["CLASSIFY_METHOD", "PREDICT_METHOD", "REGRESS_METHOD", "Engine", "EngineOptions"]
+
+log = logging.getLogger("tfserve_lab")
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
@@ -60,6 +63,11 @@ class Engine:
         self.watcher = Watcher(self.registry, loader, self.options.watcher)
         threads = self.options.batching.num_batch_threads if self.options.batching else self.options.num_model_threads
         self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="tfserve-batch")
+        # Imported here so that the edit stays inside __init__ and _run.
+        from tfserve_lab.core.batching import Batcher
+
+        batching = self.options.batching
+        self._batcher = Batcher(batching, self._executor, self._emit) if batching is not None else None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -74,7 +82,10 @@ class Engine:
 
     def _emit(self, event: EngineEvent) -> None:
         for observer in self._observers:
-            observer(event)
+            try:
+                observer(event)
+            except Exception:
+                log.exception("Engine observer %r failed on %r", observer, event)
 
     def load(self, models: Sequence[ModelConfig]) -> None:
         """Apply a model config and block until its aspired versions loaded or failed."""
@@ -90,6 +101,8 @@ class Engine:
 
     def stop(self) -> None:
         """Unload everything (after requests in flight) and stop the threads."""
+        if self._batcher is not None:
+            self._batcher.close()
         self.watcher.stop(unload=True)
         self._executor.shutdown(wait=True)
 
@@ -127,11 +140,14 @@ class Engine:
         key = signature_name
         try:
             key, _ = handle.signature(signature_name)
+            started = time.perf_counter()
             outputs = await self._run(handle, key, inputs, output_filter or None)
+            runtime = time.perf_counter() - started
         except TfServeError as exc:
             self._done(handle, key, "predict", context, exc.code)
+            exc.recorded = True
             raise
-        self._done(handle, key, "predict", context, ErrorCode.OK, _batch_size(inputs))
+        self._done(handle, key, "predict", context, ErrorCode.OK, _batch_size(inputs), runtime)
         return PredictResult(handle.model, handle.version, key, outputs)
 
     async def classify(
@@ -152,13 +168,16 @@ class Engine:
                 raise InvalidArgument(
                     'Expected classification signature outputs to contain at least one of "classes" or "scores".'
                 )
+            started = time.perf_counter()
             outputs = await self._run(handle, key, {"inputs": _examples_tensor(examples)}, None)
+            runtime = time.perf_counter() - started
             classes = _per_example(outputs.get("classes"), len(examples), "classes")
             scores = _per_example(outputs.get("scores"), len(examples), "scores")
         except TfServeError as exc:
             self._done(handle, key, "classify", context, exc.code)
+            exc.recorded = True
             raise
-        self._done(handle, key, "classify", context, ErrorCode.OK, len(examples))
+        self._done(handle, key, "classify", context, ErrorCode.OK, len(examples), runtime)
         return ClassifyResult(handle.model, handle.version, key, classes, scores)
 
     async def regress(
@@ -177,12 +196,15 @@ class Engine:
                 raise InvalidArgument("Expected one output Tensor.")
             if "outputs" not in info.outputs:
                 raise InvalidArgument("No regression outputs found in SignatureDef.")
+            started = time.perf_counter()
             outputs = await self._run(handle, key, {"inputs": _examples_tensor(examples)}, None)
+            runtime = time.perf_counter() - started
             values = _regression_values(outputs["outputs"], len(examples))
         except TfServeError as exc:
             self._done(handle, key, "regress", context, exc.code)
+            exc.recorded = True
             raise
-        self._done(handle, key, "regress", context, ErrorCode.OK, len(examples))
+        self._done(handle, key, "regress", context, ErrorCode.OK, len(examples), runtime)
         return RegressResult(handle.model, handle.version, key, values)
 
     async def _run(
@@ -192,13 +214,20 @@ class Engine:
         inputs: Mapping[str, np.ndarray],
         output_keys: Sequence[str] | None,
     ) -> dict[str, np.ndarray]:
+        if self._batcher is not None:
+            return await self._batcher.submit(handle, signature_name, inputs, output_keys)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, handle.servable.run, signature_name, inputs, output_keys)
 
-    def record_failure(self, spec: ModelSpec, method: str, context: RequestContext | None, code: ErrorCode) -> None:
-        """Count a request that failed before it reached a servable (bad body, unknown model)."""
+    def record_failure(self, spec: ModelSpec, method: str, context: RequestContext | None, exc: TfServeError) -> None:
+        """Count a request that failed before the engine ran it (bad body, unknown model), once."""
+        if exc.recorded:
+            return
+        exc.recorded = True
         self._emit(
-            RequestDone(spec.name, spec.version, spec.signature_name, method, _protocol(context), code, _elapsed(context))
+            RequestDone(
+                spec.name, spec.version, spec.signature_name, method, _protocol(context), exc.code, _elapsed(context)
+            )
         )
 
     def _done(
@@ -209,6 +238,7 @@ class Engine:
         context: RequestContext | None,
         code: ErrorCode,
         examples: int = 0,
+        runtime: float = 0.0,
     ) -> None:
         if self._observers:
             self._emit(
@@ -220,6 +250,7 @@ class Engine:
                     _protocol(context),
                     code,
                     _elapsed(context),
+                    runtime_s=runtime,
                     examples=examples,
                 )
             )

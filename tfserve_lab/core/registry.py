@@ -128,7 +128,7 @@ class Registry:
             entry = self._entry(name)
             if not self._allow_unavailable_labels:
                 available = set(entry.available())
-                for label, version in labels.items():
+                for version in labels.values():
                     if version not in available:
                         raise FailedPrecondition(
                             f"Request to assign label to version {version} of model {name}, which is not "
@@ -219,7 +219,9 @@ class Registry:
         """The record of a version, created in START when first aspired."""
         with self._cond:
             record = entry.records.get(version)
-            if record is None or (record.state is VersionState.END and record.servable is None and not record.error_message):
+            if record is None or (
+                record.state is VersionState.END and record.servable is None and not record.error_message
+            ):
                 record = VersionRecord(version, path)
                 entry.records[version] = record
                 self._emit(entry, record)
@@ -240,7 +242,9 @@ class Registry:
             record.state = VersionState.AVAILABLE
         self._emit(entry, record, **extra)
 
-    def set_failed(self, entry: ModelEntry, record: VersionRecord, code: ErrorCode, message: str, *, final: bool) -> None:
+    def set_failed(
+        self, entry: ModelEntry, record: VersionRecord, code: ErrorCode, message: str, *, final: bool
+    ) -> None:
         """A load attempt failed; a final failure ends the version with its error."""
         with self._cond:
             record.error_code, record.error_message = code, message

@@ -83,7 +83,7 @@ class Watcher:
                 break
             try:
                 self.poll_once()
-            except Exception:  # the watcher must outlive any single bad poll
+            except Exception:
                 log.exception("Polling the model repositories failed")
 
     def poll_once(self) -> None:
@@ -115,7 +115,7 @@ class Watcher:
         started = time.monotonic()
         try:
             servable = self._loader(record.path)
-        except Exception as exc:  # any loader failure is reported, never fatal
+        except Exception as exc:  # noqa: BLE001 - any loader failure is reported on the version, never fatal
             code = exc.code if isinstance(exc, TfServeError) else ErrorCode.UNKNOWN
             message = exc.message if isinstance(exc, TfServeError) else f"{type(exc).__name__}: {exc}"
             record.attempts += 1
@@ -143,7 +143,7 @@ class Watcher:
         if servable is not None:
             try:
                 servable.close()
-            except Exception:  # closing must not stop the other unloads
+            except Exception:
                 log.exception("Closing %s version %d failed", entry.config.name, record.version)
         self._registry.mark(entry, record, VersionState.END)
         log.info("Done unloading servable version {name: %s version: %d}", entry.config.name, record.version)

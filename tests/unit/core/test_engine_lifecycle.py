@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -50,7 +51,9 @@ def make_repo(tmp_path: Path, *versions: int) -> Path:
 
 def make_engine(retries: int = 0) -> tuple[Engine, FolderLoader]:
     loader = FolderLoader()
-    options = EngineOptions(watcher=WatcherOptions(poll_wait_seconds=0, max_num_load_retries=retries, load_retry_interval_seconds=0))
+    options = EngineOptions(
+        watcher=WatcherOptions(poll_wait_seconds=0, max_num_load_retries=retries, load_retry_interval_seconds=0)
+    )
     return Engine(loader, options), loader
 
 
@@ -90,7 +93,10 @@ def test_unknown_model_version_and_label_errors(tmp_path: Path) -> None:
         engine.acquire(ModelSpec("m", label="gold"))
     with pytest.raises(ServableNotFound, match="Could not find any versions of model nope"):
         engine.status("nope")
-    with engine.acquire(ModelSpec("m")) as handle, pytest.raises(FailedPrecondition, match="Serving signature key \"other\" not found."):
+    with (
+        engine.acquire(ModelSpec("m")) as handle,
+        pytest.raises(FailedPrecondition, match=re.escape('Serving signature key "other" not found.')),
+    ):
         handle.signature("other")
 
 

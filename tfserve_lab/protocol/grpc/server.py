@@ -58,9 +58,7 @@ def parse_channel_arguments(text: str) -> tuple[tuple[str, str | int], ...]:
 class GrpcServer:
     """PredictionService + ModelService (+ health, reflection) on one grpc.aio server."""
 
-    def __init__(
-        self, engine: Engine, options: GrpcOptions, reload: Callable[[Sequence[ModelConfig]], None]
-    ) -> None:
+    def __init__(self, engine: Engine, options: GrpcOptions, reload: Callable[[Sequence[ModelConfig]], None]) -> None:
         self.engine = engine
         self.options = options
         # TF Serving lifts gRPC's message size limits (SetMaxMessageSize(INT_MAX)); user arguments win.

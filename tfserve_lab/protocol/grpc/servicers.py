@@ -39,6 +39,7 @@ _MESSAGE_LIMIT = 1024
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: TfServeError) -> None:
+    """End the call with TF Serving's status code and (truncated) message."""
     message = exc.message
     if len(message) > _MESSAGE_LIMIT:
         message = message[:_MESSAGE_LIMIT] + "...TRUNCATED"
@@ -86,6 +87,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    async def _fail(
+        self, context: grpc.aio.ServicerContext, spec: Any, method: str, ctx: RequestContext, exc: TfServeError
+    ) -> None:
+        self.engine.record_failure(ModelSpec(spec.name, signature_name=spec.signature_name), method, ctx, exc)
+        await _abort(context, exc)
+
     async def Predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         ctx = _context(context)
         try:
@@ -101,7 +108,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                     handle, spec.signature_name, inputs, output_filter=list(request.output_filter), context=ctx
                 )
         except TfServeError as exc:
-            await _abort(context, exc)
+            await self._fail(context, request.model_spec, "predict", ctx, exc)
         response = predict_pb2.PredictResponse()
         _fill_spec(response.model_spec, result.model_name, result.version, result.signature_name)
         for alias, array in result.outputs.items():
@@ -116,7 +123,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             with self.engine.acquire(spec) as handle:
                 result = await self.engine.classify(handle, spec.signature_name, examples, context=ctx)
         except TfServeError as exc:
-            await _abort(context, exc)
+            await self._fail(context, request.model_spec, "classify", ctx, exc)
         response = classification_pb2.ClassificationResponse()
         _fill_spec(response.model_spec, result.model_name, result.version, result.signature_name)
         _fill_classifications(response.result, result.classes, result.scores)
@@ -130,7 +137,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             with self.engine.acquire(spec) as handle:
                 result = await self.engine.regress(handle, spec.signature_name, examples, context=ctx)
         except TfServeError as exc:
-            await _abort(context, exc)
+            await self._fail(context, request.model_spec, "regress", ctx, exc)
         response = regression_pb2.RegressionResponse()
         _fill_spec(response.model_spec, result.model_name, result.version, result.signature_name)
         for value in result.values.tolist():

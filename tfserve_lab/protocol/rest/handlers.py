@@ -61,17 +61,17 @@ class RestOptions:
 
 
 class _BaseHandler(tornado.web.RequestHandler):
-    options: RestOptions
+    rest_options: RestOptions
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
-        if getattr(self, "options", None) is not None and self.options.enable_cors:
+        if getattr(self, "rest_options", None) is not None and self.rest_options.enable_cors:
             self.set_header("Access-Control-Allow-Origin", "*")
             self.set_header("Access-Control-Allow-Methods", "POST, GET")
             self.set_header("Access-Control-Allow-Headers", "Content-Type")
 
     def options_preflight(self) -> None:
-        if not self.options.enable_cors:
+        if not self.rest_options.enable_cors:
             self._fail(ErrorCode.INVALID_ARGUMENT, f"Malformed request: OPTIONS {self.request.path}")
             return
         self.set_status(204)
@@ -96,7 +96,7 @@ class NotFoundHandler(_BaseHandler):
     """Anything outside ``/v1/models/``."""
 
     def initialize(self, options: RestOptions) -> None:
-        self.options = options
+        self.rest_options = options
 
     def prepare(self) -> None:
         if self.request.method == "OPTIONS":
@@ -110,10 +110,10 @@ class MetricsHandler(_BaseHandler):
 
     def initialize(self, render: Callable[[], bytes], options: RestOptions) -> None:
         self.render = render
-        self.options = options
+        self.rest_options = options
 
     def get(self) -> None:
-        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.set_header("Content-Type", "text/plain")  # what TF Serving's exporter sends
         self.finish(self.render())
 
 
@@ -122,7 +122,7 @@ class ModelsHandler(_BaseHandler):
 
     def initialize(self, engine: Engine, options: RestOptions) -> None:
         self.engine = engine
-        self.options = options
+        self.rest_options = options
 
     def options(self, path: str) -> None:  # type: ignore[override]
         self.options_preflight()
@@ -161,12 +161,13 @@ class ModelsHandler(_BaseHandler):
             run = self._predict if verb == "predict" else self._examples
             body = await self._with_timeout(run(spec, verb, context))
         except TfServeError as exc:
+            self.engine.record_failure(spec, verb, context, exc)
             self._fail(exc.code, exc.message)
             return
         self.finish(body)
 
     async def _with_timeout(self, work: Awaitable[bytes]) -> bytes:
-        timeout = self.options.timeout_ms / 1000 if self.options.timeout_ms > 0 else None
+        timeout = self.rest_options.timeout_ms / 1000 if self.rest_options.timeout_ms > 0 else None
         try:
             return await asyncio.wait_for(work, timeout)
         except TimeoutError:

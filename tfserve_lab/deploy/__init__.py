@@ -1,0 +1,1 @@
+"""Deployment targets beyond the notebook: Kubernetes manifests for real TF Serving."""

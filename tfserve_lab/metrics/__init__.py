@@ -1,0 +1,1 @@
+"""Observers of engine events: Prometheus families, rolling statistics and the monitoring config."""

@@ -1,0 +1,1 @@
+"""Wire protocol adapters: TF Serving's REST and gRPC edges around the engine."""

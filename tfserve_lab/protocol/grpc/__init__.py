@@ -1,0 +1,1 @@
+"""TF Serving's gRPC API: servicers, TensorProto codec and server."""

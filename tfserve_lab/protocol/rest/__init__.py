@@ -1,0 +1,1 @@
+"""TF Serving's REST API: tornado routes, thin handlers, and the JSON codec."""

@@ -1,0 +1,347 @@
+"""TF Serving's REST JSON <-> numpy (``util/json_tensor.cc``): the one module the REST handlers call.
+
+Decoding a predict body lives here and mirrors ``FillPredictRequestFromJson``
+rule for rule and message for message: a vectorized path takes rectangular
+lists of plain numbers straight to numpy, and anything else (strings, b64,
+mixed or malformed values) takes the rule-by-rule path, which also finds the
+error if there is one. The rest is re-exported: response bodies from
+``jsonwrite``, parsing from ``jsonparse``, examples from ``examples``, model
+status and metadata from ``protojson``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tfserve_lab.core.dtypes import NUMPY_BY_DT
+from tfserve_lab.core.types import SignatureInfo, TensorInfo
+from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
+from tfserve_lab.protocol.rest.examples import ExamplesBody, decode_examples_request
+from tfserve_lab.protocol.rest.jsonparse import (
+    JsonDoc,
+    decode_b64_object,
+    format_error,
+    is_b64_object,
+    parse_json_body,
+    signature_name_of,
+)
+from tfserve_lab.protocol.rest.jsonwrite import (
+    encode_classify_response,
+    encode_error,
+    encode_predict_response,
+    encode_regress_response,
+    json_type_name,
+    shape_text,
+    type_string,
+    value_to_string,
+)
+from tfserve_lab.protocol.rest.protojson import encode_model_metadata, encode_model_status
+
+__all__ = [
+    "ExamplesBody",
+    "PredictBody",
+    "decode_examples_request",
+    "decode_predict_inputs",
+    "decode_predict_request",
+    "encode_classify_response",
+    "encode_error",
+    "encode_model_metadata",
+    "encode_model_status",
+    "encode_predict_response",
+    "encode_regress_response",
+    "parse_json_body",
+    "signature_name_of",
+]
+
+_FLOATS = frozenset({"DT_FLOAT", "DT_DOUBLE"})
+# The rapidjson predicate AddValueToTensor applies per DataType (IsInt, IsInt64, IsUint, IsUint64), as ranges.
+_INT_RANGES = {
+    **dict.fromkeys(("DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8"), (-(2**31), 2**31 - 1)),
+    "DT_INT64": (-(2**63), 2**63 - 1),
+    "DT_UINT32": (0, 2**32 - 1),
+    "DT_UINT64": (0, 2**64 - 1),
+}
+_FAST_TYPES = frozenset({*_FLOATS, *_INT_RANGES, "DT_BOOL"})
+
+
+@dataclass(frozen=True)
+class PredictBody:
+    """A decoded predict body: signature name as given, inputs by alias, and its format."""
+
+    signature_name: str
+    inputs: dict[str, np.ndarray]
+    row_format: bool
+
+
+def decode_predict_request(body: bytes, signature: SignatureInfo) -> PredictBody:
+    """Parses and decodes a ``:predict`` body against a known signature.
+
+    Raises:
+        InvalidArgument: With TF Serving's message (UNIMPLEMENTED for input types JSON cannot fill).
+    """
+    return decode_predict_inputs(parse_json_body(body), signature)
+
+
+def decode_predict_inputs(doc: dict[str, Any], signature: SignatureInfo) -> PredictBody:
+    """Decodes the tensors of a parsed ``:predict`` body (row ``instances`` or columnar ``inputs``).
+
+    Args:
+        doc: The parsed body; a ``JsonDoc`` from ``parse_json_body`` enables the fast path fully.
+        signature: The signature named by ``signature_name_of(doc)`` (or the default one).
+
+    Returns:
+        Arrays of the signature's dtypes (object arrays of bytes for DT_STRING).
+
+    Raises:
+        TfServeError: INVALID_ARGUMENT (or UNIMPLEMENTED) with TF Serving's message.
+    """
+    name = signature_name_of(doc)
+    infos = signature.inputs
+    if not infos:
+        raise InvalidArgument(f"Failed to get input map for signature: {name or 'DEFAULT'}")
+    # A bool can hide in a numeric list once numpy has read it as 0/1; only the text can tell.
+    may_have_bools: Callable[[], bool] = (lambda: doc.may_have_bools) if isinstance(doc, JsonDoc) else (lambda: True)
+    if "instances" in doc:
+        if "inputs" in doc:
+            raise format_error(
+                doc, "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist "
+            )
+        rows = doc["instances"]
+        if type(rows) is not list:
+            raise format_error(doc, "Expecting 'instances' to be an list/array")
+        if not rows:
+            raise format_error(doc, "No values in 'instances' array")
+        inputs = _fast_instances(rows, infos, may_have_bools)
+        return PredictBody(name, inputs if inputs is not None else _instances(rows, infos), row_format=True)
+    if "inputs" in doc:
+        return PredictBody(name, _columns(doc["inputs"], infos, may_have_bools), row_format=False)
+    raise InvalidArgument("Missing 'inputs' or 'instances' key")
+
+
+def _is_named_object(value: Any) -> bool:
+    return type(value) is dict and not is_b64_object(value)
+
+
+def _fast_numeric(value: Any, dtype: str, may_have_bools: Callable[[], bool]) -> np.ndarray | None:
+    """The tensor for a rectangular list of plain numbers (or booleans), or None for the exact path."""
+    if dtype not in _FAST_TYPES:
+        return None
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError):  # ragged, or values numpy cannot hold
+        return None
+    kind = array.dtype.kind
+    if dtype == "DT_BOOL":
+        return array if kind == "b" else None
+    if kind not in "iuf" or (kind == "f" and dtype not in _FLOATS):
+        return None
+    if array.size and np.any((array == 0) | (array == 1)) and may_have_bools():
+        return None
+    if dtype in _FLOATS:
+        # Via float64, like rapidjson's GetDouble() before the narrowing to float.
+        with np.errstate(over="ignore"):
+            return array.astype(np.float64, copy=False).astype(NUMPY_BY_DT[dtype], copy=False)
+    low, high = _INT_RANGES[dtype]
+    if array.size and (int(array.min()) < low or int(array.max()) > high):
+        return None
+    return array.astype(NUMPY_BY_DT[dtype], copy=False)
+
+
+def _fast_instances(
+    rows: list[Any], infos: Mapping[str, TensorInfo], may_have_bools: Callable[[], bool]
+) -> dict[str, np.ndarray] | None:
+    if "b64" in infos:
+        return None
+    if type(rows[0]) is dict:
+        if not all(type(row) is dict and row.keys() == infos.keys() for row in rows):
+            return None
+        columns: dict[str, Any] = {name: [row[name] for row in rows] for name in infos}
+    elif len(infos) == 1:
+        columns = {next(iter(infos)): rows}
+    else:
+        return None
+    out = {}
+    for name, column in columns.items():
+        array = _fast_numeric(column, infos[name].dtype, may_have_bools)
+        if array is None:
+            return None
+        out[name] = array
+    return out
+
+
+def _type_error(value: Any, dtype: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"JSON Value: {value_to_string(value)} Type: {json_type_name(value)} is not of expected type: {type_string(dtype)}"
+    )
+
+
+@functools.cache
+def _leaf(dtype: str) -> Callable[[Any], Any]:
+    """``FillTensorProto``'s handling of one non-list value, then ``AddValueToTensor``."""
+    low, high = _INT_RANGES.get(dtype, (0, -1))
+
+    def leaf(value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            if dtype == "DT_STRING":
+                return decode_b64_object(value)
+            raise _type_error(value, dtype)
+        if dtype in _FLOATS:
+            if kind is float or kind is int:
+                return float(value)
+        elif low <= high:
+            if kind is int and low <= value <= high:
+                return value
+        elif dtype == "DT_BOOL":
+            if kind is bool:
+                return value
+        elif dtype == "DT_STRING":
+            if kind is str:
+                return value.encode("utf-8", "surrogateescape")
+        else:
+            raise TfServeError(
+                f"Conversion of JSON Value: {value_to_string(value)} to type: {type_string(dtype)}",
+                code=ErrorCode.UNIMPLEMENTED,
+            )
+        raise _type_error(value, dtype)
+
+    return leaf
+
+
+def _dense_shape(value: Any) -> list[int]:
+    """``GetDenseTensorShape``: the sizes along the first element of each nested list."""
+    shape = []
+    while type(value) is list:
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return shape
+
+
+def _fill(value: Any, level: int, shape: list[int], leaf: Callable[[Any], Any], out: list[Any]) -> None:
+    """``FillTensorProto``: every leaf at depth ``len(shape)``, every list of its level's size."""
+    if type(value) is not list:
+        if level != len(shape):
+            raise InvalidArgument(
+                f"JSON Value: {value_to_string(value)} found at incorrect level: {level + 1} "
+                f"in the JSON DOM. Expected at level: {len(shape)}"
+            )
+        out.append(leaf(value))
+        return
+    if level >= len(shape):
+        raise InvalidArgument(f"Encountered list at unexpected level: {level} expected < {len(shape)}")
+    if len(value) != shape[level]:
+        raise InvalidArgument(
+            f"Encountered list at unexpected size: {len(value)} at level: {level} expected size: {shape[level]}"
+        )
+    for item in value:
+        _fill(item, level + 1, shape, leaf, out)
+
+
+def _array(values: list[Any], shape: list[int], dtype: str) -> np.ndarray:
+    target = NUMPY_BY_DT.get(dtype)
+    if target is None:
+        raise TfServeError(f"Conversion of JSON Value: [] to type: {type_string(dtype)}", code=ErrorCode.UNIMPLEMENTED)
+    if dtype == "DT_STRING":
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+    elif dtype in _INT_RANGES:
+        # Through a wide type: narrow ones wrap like TF's static_cast of int_val.
+        array = np.array(values, dtype=np.uint64 if dtype == "DT_UINT64" else np.int64).astype(target)
+    else:
+        with np.errstate(over="ignore"):
+            array = np.array(values, dtype=target)
+    return array.reshape(shape)
+
+
+def _tensor(value: Any, dtype: str, may_have_bools: Callable[[], bool]) -> np.ndarray:
+    array = _fast_numeric(value, dtype, may_have_bools)
+    if array is not None:
+        return array
+    shape = _dense_shape(value)
+    values: list[Any] = []
+    _fill(value, 0, shape, _leaf(dtype), values)
+    return _array(values, shape, dtype)
+
+
+def _status(error: TfServeError) -> str:
+    # absl::Status::ToString(), which TF Serving embeds in the per-element messages.
+    return f"{error.code.name}: {error.message}"
+
+
+def _instances(rows: list[Any], infos: Mapping[str, TensorInfo]) -> dict[str, np.ndarray]:
+    """``FillTensorMapFromInstancesList``, rule by rule."""
+    if type(rows[0]) is not dict and len(infos) > 1:
+        raise InvalidArgument(
+            "instances is a plain list, but expecting list of objects as multiple input tensors required as per tensorinfo_map"
+        )
+    objects = _is_named_object(rows[0])
+    shapes: dict[str, list[int]] = {}
+    values: dict[str, list[Any]] = {}
+
+    def add(item: Any, name: str) -> None:  # AddInstanceItem
+        info = infos.get(name)
+        if info is None:
+            raise InvalidArgument(f"JSON object: does not have named input: {name}")
+        shape = _dense_shape(item)
+        leaves: list[Any] = []
+        _fill(item, 0, shape, _leaf(info.dtype), leaves)
+        if name not in shapes:
+            shapes[name], values[name] = shape, leaves
+            return
+        if math.prod(shapes[name]) != len(leaves):
+            raise InvalidArgument(f"Expecting tensor size: {math.prod(shapes[name])} but got: {len(leaves)}")
+        if shapes[name] != shape:
+            raise InvalidArgument(f"Expecting shape {shape_text(shapes[name])} but got: {shape_text(shape)}")
+        values[name].extend(leaves)
+
+    for count, row in enumerate(rows):
+        if objects:
+            if not _is_named_object(row):
+                raise InvalidArgument(f"Expecting object but got list at item {count} of input list")
+            for name, item in row.items():
+                try:
+                    add(item, name)
+                except TfServeError as error:
+                    raise InvalidArgument(
+                        f"Failed to process element: {count} key: {name} of 'instances' list. Error: {_status(error)}"
+                    ) from None
+            if row.keys() != infos.keys():
+                raise InvalidArgument(
+                    f"Failed to process element: {count} of 'instances' list. JSON object: {value_to_string(row)} "
+                    f"keys must be equal to: {','.join(sorted(infos))}"
+                )
+        else:
+            if _is_named_object(row):
+                raise InvalidArgument(f"Expecting value/list but got object at item {count} of input list")
+            try:
+                add(row, next(iter(infos)))
+            except TfServeError as error:
+                raise InvalidArgument(
+                    f"Failed to process element: {count} of 'instances' list. Error: {_status(error)}"
+                ) from None
+    return {name: _array(values[name], [len(rows), *shapes[name]], infos[name].dtype) for name in values}
+
+
+def _columns(value: Any, infos: Mapping[str, TensorInfo], may_have_bools: Callable[[], bool]) -> dict[str, np.ndarray]:
+    """``FillTensorMapFromInputsMap``: one value/list for a single input, else an object by input name."""
+    if not _is_named_object(value):
+        if len(infos) > 1:
+            raise InvalidArgument(
+                "inputs is a plain value/list, but expecting an object as multiple input tensors required as per tensorinfo_map"
+            )
+        name, info = next(iter(infos.items()))
+        return {name: _tensor(value, info.dtype, may_have_bools)}
+    out = {}
+    for name, info in infos.items():
+        if name not in value:
+            raise InvalidArgument(f"Missing named input: {name} in 'inputs' object.")
+        out[name] = _tensor(value[name], info.dtype, may_have_bools)
+    return out

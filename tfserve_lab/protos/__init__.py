@@ -1,0 +1,1 @@
+"""TF Serving protos the tensorflow-serving-api wheel lacks, compiled by scripts/gen-protos."""

@@ -25,6 +25,7 @@ lint: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	cd labextension && npm test --silent
 	$(BIN)/python -m pytest
 
 bench: install

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# jp_fetch and friends for the server-extension tests; declared here since pytest wants plugins at the root.
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = ROOT.parent / "shared" / "testdata" / "tf_serving"
 

@@ -8,4 +8,28 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext tfserve_lab``: register the ``%tfserve`` magics."""
+    from tfserve_lab.notebook.magics import TfServeMagics
+
+    ipython.register_magics(TfServeMagics)  # type: ignore[attr-defined]
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    """``%unload_ext tfserve_lab``: stop the engine this kernel started."""
+    from tfserve_lab import api
+
+    api.stop()
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where ``jupyter labextension develop`` finds the built frontend."""
+    return [{"src": "labextension", "dest": "tfserve-lab"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter server extension; its module is imported only when the server loads it."""
+    return [{"module": "tfserve_lab.server_extension"}]

@@ -95,7 +95,7 @@ def start(
             file_system_poll_wait_seconds=poll_seconds,
             monitoring_enabled=True,
         )
-    session = ServingSession(options)
+    session = ServingSession(options, discovery=True)
     result = session.start()
     if isinstance(result, Started):
         _session = session

@@ -12,8 +12,11 @@ import logging
 import os
 import socket
 import threading
+import time
+import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import tornado.httpserver
@@ -131,8 +134,12 @@ def _check_base_paths(models: tuple[ModelConfig, ...]) -> None:
 class ServingSession:
     """One engine with its REST and gRPC servers, on its own loop thread."""
 
-    def __init__(self, options: ServerOptions, *, loader: Callable[[str], Servable] | None = None) -> None:
+    def __init__(
+        self, options: ServerOptions, *, loader: Callable[[str], Servable] | None = None, discovery: bool = False
+    ) -> None:
         self.options = options
+        self._discovery = discovery
+        self._info_file: Path | None = None
         self._loader = loader
         self.engine: Engine | None = None
         self.info: ServerInfo | None = None
@@ -208,7 +215,10 @@ class ServingSession:
                 log.info("Exporting HTTP/REST API at:%s:%d ...", options.host, rest_port)
             engine.start_polling()
             self._start_config_poller()
-            self.info = ServerInfo(options.host, rest_port, grpc_port, options.grpc_socket_path)
+            metrics_path = self.monitoring.path if self.monitoring.enable and rest_port else ""
+            self.info = ServerInfo(options.host, rest_port, grpc_port, options.grpc_socket_path, metrics_path)
+            if self._discovery and rest_port:
+                self._register(self.info)
             return Started(self.info)
 
     def _engine_options(self) -> EngineOptions:
@@ -343,7 +353,33 @@ class ServingSession:
             self._shutdown()
             self.info = None
 
+    def _register(self, info: ServerInfo) -> None:
+        """Write the discovery file the Jupyter server extension lists (notebook engines only)."""
+        from tfserve_lab import __version__
+        from tfserve_lab.protocol.discovery import EngineRecord, kernel_id_from_connection_file, write_info_file
+
+        record = EngineRecord(
+            engine_id=uuid.uuid4().hex[:12],
+            pid=os.getpid(),
+            kernel_id=kernel_id_from_connection_file(),
+            host=info.host,
+            rest_port=info.rest_port,
+            grpc_port=info.grpc_port,
+            metrics_path=info.metrics_path,
+            started_at=time.time(),
+            version=__version__,
+        )
+        try:
+            self._info_file = write_info_file(record)
+        except OSError as exc:  # discovery is a convenience; serving goes on without it
+            log.warning("Could not write the engine's discovery file: %s", exc)
+
     def _shutdown(self) -> None:
+        if self._info_file is not None:
+            from tfserve_lab.protocol.discovery import remove_info_file
+
+            remove_info_file(self._info_file)
+            self._info_file = None
         if self._loop is not None:
             if self._http is not None:
                 self._loop.run_sync(self._stop_rest())

@@ -6,16 +6,22 @@ import logging
 import os
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from tfserve_lab.core.dtypes import DT_NAME, numpy_for_dt
+from tfserve_lab.core.dtypes import numpy_for_dt
 from tfserve_lab.core.servables.base import Servable
-from tfserve_lab.core.types import DEFAULT_SIGNATURE, Dim, SignatureInfo, TensorInfo
+from tfserve_lab.core.servables.saved_model_reader import (
+    find_meta_graph,
+    read_saved_model,
+    signatures_of,
+    tensor_info_from_proto,
+)
+from tfserve_lab.core.servables.warmup import run_warmup
+from tfserve_lab.core.types import DEFAULT_SIGNATURE, SignatureInfo
 from tfserve_lab.errors import ErrorCode, FailedPrecondition, InvalidArgument, TfServeError
 
 __all__ = [
@@ -37,8 +43,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Runner = Literal["auto", "function", "session"]
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-MAX_WARMUP_RECORDS = 1000  # WarmupConsts::kMaxNumRecords
 _FUNCTION_NODE = re.compile(r"^\{\{function_node [^}]*\}\}\s*")
 _OP_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\](\s*name:.*)?$")
 _ROOT_ERRORS = re.compile(r"\d+ root error\(s\) found\.")
@@ -237,71 +241,6 @@ def _join(names: Any) -> str:
     return ",".join(sorted(names))
 
 
-# Reading the SavedModel proto and its signatures.
-
-
-def _read_saved_model(path: str) -> Any:
-    from google.protobuf import message, text_format
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    pb, pbtxt = os.path.join(path, "saved_model.pb"), os.path.join(path, "saved_model.pbtxt")
-    try:
-        if os.path.isfile(pb):
-            with open(pb, "rb") as f:
-                proto.ParseFromString(f.read())
-        elif os.path.isfile(pbtxt):
-            with open(pbtxt, encoding="utf-8") as f:
-                text_format.Parse(f.read(), proto)
-        else:
-            raise TfServeError(
-                f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}. Check "
-                "that the directory exists and that you have the right permissions for accessing it.",
-                code=ErrorCode.NOT_FOUND,
-            )
-    except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as exc:
-        name, kind = (pb, "binary") if os.path.isfile(pb) else (pbtxt, "text")
-        raise TfServeError(f"Can't parse {name} as {kind} proto", code=ErrorCode.DATA_LOSS) from exc
-    except OSError as exc:  # unreadable, or removed while we looked
-        code = ErrorCode.PERMISSION_DENIED if isinstance(exc, PermissionError) else ErrorCode.UNKNOWN
-        raise TfServeError(f"{exc.filename}; {exc.strerror}", code=code) from exc
-    return proto
-
-
-def _find_meta_graph(proto: Any, tags: Sequence[str]) -> Any:
-    for meta_graph in proto.meta_graphs:
-        if set(meta_graph.meta_info_def.tags) == set(tags):
-            return meta_graph
-    raise TfServeError(
-        f"Could not find meta graph def matching supplied tags: {{ {' '.join(dict.fromkeys(tags))} }}. To "
-        "inspect available tag-sets in the SavedModel, please use the SavedModel CLI: `saved_model_cli`",
-        code=ErrorCode.NOT_FOUND,
-    )
-
-
-def tensor_info_from_proto(proto: Any) -> TensorInfo:
-    """A TensorInfo proto (tensorflow/core/protobuf/meta_graph.proto) as our TensorInfo."""
-    from tensorflow.core.framework import types_pb2
-
-    try:
-        dtype = types_pb2.DataType.Name(proto.dtype)
-    except ValueError:
-        dtype = DT_NAME.get(proto.dtype, "DT_INVALID")
-    dims = tuple(Dim(int(d.size), d.name) for d in proto.tensor_shape.dim)
-    return TensorInfo(proto.name, dtype, dims, bool(proto.tensor_shape.unknown_rank))
-
-
-def _signatures(meta_graph: Any) -> dict[str, SignatureInfo]:
-    return {
-        key: SignatureInfo(
-            method_name=sig.method_name,
-            inputs={alias: tensor_info_from_proto(t) for alias, t in sig.inputs.items()},
-            outputs={alias: tensor_info_from_proto(t) for alias, t in sig.outputs.items()},
-        )
-        for key, sig in meta_graph.signature_def.items()
-    }
-
-
 # The two runners: TF2 signature functions and TF1 sessions.
 
 
@@ -497,8 +436,8 @@ def load_saved_model(
     options = session_config or SessionOptions()
     if session_config is not None:
         configure_tensorflow(session_config)
-    meta_graph = _find_meta_graph(_read_saved_model(path), tags)
-    signatures = _signatures(meta_graph)
+    meta_graph = find_meta_graph(read_saved_model(path), tags)
+    signatures = signatures_of(meta_graph)
     tf = _tf()
     defaults = {
         key: {a: tf.make_ndarray(t) for a, t in sig.defaults.items()}
@@ -532,89 +471,6 @@ def _load_error(exc: BaseException) -> TfServeError:
     if not isinstance(exc, _tf().errors.OpError):
         return TfServeError(error.message, code=ErrorCode.UNKNOWN)
     return error
-
-
-def run_warmup(servable: Servable, path: str, num_request_iterations: int = 0) -> tuple[int, float]:
-    """Replay ``assets.extra/tf_serving_warmup_requests`` as TF Serving's saved_model_warmup does.
-
-    Args:
-        servable: The freshly loaded servable.
-        path: Its version folder.
-        num_request_iterations: Runs per record (``--num_request_iterations_for_warmup``); 0 means 1.
-
-    Returns:
-        The number of records replayed and the seconds it took; (0, 0.0) without a file.
-
-    Raises:
-        TfServeError: DATA_LOSS for a file that is not TFRecord, INVALID_ARGUMENT for a
-            record that is no PredictionLog or past 1000 records, or the failed request's error.
-    """
-    file = os.path.join(path, WARMUP_FILE)
-    if not os.path.isfile(file):
-        return 0, 0.0
-    tf = _tf()
-    from google.protobuf import message
-    from tensorflow_serving.apis import prediction_log_pb2
-
-    iterations = num_request_iterations if num_request_iterations > 0 else 1
-    started = time.monotonic()
-    count = 0
-    try:
-        for record in tf.data.TFRecordDataset(file):
-            data = record.numpy()
-            entry = prediction_log_pb2.PredictionLog()
-            try:
-                entry.ParseFromString(data)
-            except message.DecodeError as exc:
-                raise InvalidArgument(f"Failed to parse warmup record: {data!r} from {file}") from exc
-            for _ in range(iterations):
-                _replay(servable, entry, tf)
-            count += 1
-            if count > MAX_WARMUP_RECORDS:
-                raise InvalidArgument(f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {file}")
-    except tf.errors.DataLossError as exc:
-        raise TfServeError(
-            f"{tf_error(exc).message}. Please verify your warmup data is in TFRecord format.", code=ErrorCode.DATA_LOSS
-        ) from exc
-    except tf.errors.OpError as exc:
-        raise tf_error(exc) from exc
-    elapsed = time.monotonic() - started
-    log.info("Finished reading warmup data for model at %s. Number of warmup records read: %d.", file, count)
-    return count, elapsed
-
-
-def _replay(servable: Servable, entry: Any, tf: Any) -> None:
-    kind = entry.WhichOneof("log_type")
-    if kind == "predict_log":
-        request = entry.predict_log.request
-        inputs = {alias: tf.make_ndarray(proto) for alias, proto in request.inputs.items()}
-        servable.run(request.model_spec.signature_name, inputs, list(request.output_filter) or None)
-    elif kind in ("classify_log", "regress_log"):
-        request = getattr(entry, kind).request
-        servable.run(request.model_spec.signature_name, {"inputs": _serialized_examples(request.input)})
-    elif kind == "multi_inference_log":
-        request = entry.multi_inference_log.request
-        for task in request.tasks:
-            servable.run(task.model_spec.signature_name, {"inputs": _serialized_examples(request.input)})
-    elif kind == "session_run_log":
-        number = entry.DESCRIPTOR.fields_by_name[kind].number
-        raise TfServeError(f"Unsupported log_type for warmup: {number}", code=ErrorCode.UNIMPLEMENTED)
-
-
-def _serialized_examples(request_input: Any) -> np.ndarray:
-    """An Input proto as the string tensor TF Serving feeds: context bytes prefix each example."""
-    kind = request_input.WhichOneof("kind")
-    if kind == "example_list_with_context":
-        listed = request_input.example_list_with_context
-        context = listed.context.SerializeToString()
-        serialized = [context + example.SerializeToString() for example in listed.examples]
-    elif kind == "example_list":
-        serialized = [example.SerializeToString() for example in request_input.example_list.examples]
-    else:
-        serialized = []
-    if not serialized:
-        raise InvalidArgument("Input is empty.")
-    return np.array(serialized, dtype=object)
 
 
 def load_version(path: str, options: LoadOptions | None = None) -> Servable:

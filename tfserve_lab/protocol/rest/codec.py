@@ -83,7 +83,7 @@ def decode_predict_request(body: bytes, signature: SignatureInfo) -> PredictBody
     """Parses and decodes a ``:predict`` body against a known signature.
 
     Raises:
-        InvalidArgument: With TF Serving's message (UNIMPLEMENTED for input types JSON cannot fill).
+        TfServeError: INVALID_ARGUMENT with TF Serving's message (UNIMPLEMENTED for types JSON cannot fill).
     """
     return decode_predict_inputs(parse_json_body(body), signature)
 

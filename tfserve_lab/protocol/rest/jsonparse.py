@@ -56,7 +56,7 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _INT64_MIN, _UINT64_END = -(2**63), 2**64
 
 
-class JsonDoc(dict):  # type: ignore[type-arg]
+class JsonDoc(dict[str, Any]):
     """A parsed request body (a plain ``dict``) that keeps its text for cheap literal checks."""
 
     __slots__ = ("_bools", "_text")
@@ -81,9 +81,10 @@ class _Overflow(Exception):
 def parse_json_body(body: bytes) -> JsonDoc:
     """Parses a request body the way TF Serving's ``ParseJson`` does.
 
-    orjson parses valid JSON fast; texts it refuses (``NaN``/``Infinity``
-    tokens, invalid UTF-8 in strings, a BOM) go to the stdlib parser or to a
-    rapidjson-compatible reader, which also produces TF Serving's error text.
+    orjson parses valid JSON fast. Texts it refuses go to the stdlib parser
+    (``NaN``/``Infinity``/``-Infinity`` outside strings, invalid UTF-8 inside
+    them), then to a rapidjson-compatible reader (``Inf``, ``-NaN``, a BOM,
+    a NUL terminator), which also produces TF Serving's error text.
 
     Args:
         body: The raw HTTP body, whatever its content type.
@@ -97,10 +98,11 @@ def parse_json_body(body: bytes) -> JsonDoc:
     """
     if not body:
         raise InvalidArgument("JSON Parse error: The document is empty")
+    body = bytes(body) if not isinstance(body, bytes) else body
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
-        value = _parse_tolerant(bytes(body))
+        value = _parse_tolerant(body)
     if type(value) is not dict:
         raise format_error(value, "Is not object")
     return JsonDoc(value, body)
@@ -125,7 +127,7 @@ def _parse_tolerant(body: bytes) -> Any:
         try:
             text = body.decode("utf-8", "surrogateescape")
             return json.loads(text, parse_float=_checked_float, parse_int=_checked_int)
-        except (ValueError, OverflowError, _Overflow):
+        except (ValueError, OverflowError, RecursionError, _Overflow):
             pass
     try:
         return _Reader(body).parse()
@@ -163,13 +165,17 @@ class _Reader:
         self.i += 1
         return True
 
+    def run(self, pattern: re.Pattern[bytes]) -> bytes:
+        """Consumes the (possibly empty) match of a star pattern at the cursor."""
+        start = self.i
+        self.i += len(pattern.match(self.s, start).group())  # type: ignore[union-attr]  # '*' always matches
+        return self.s[start : self.i]
+
     def skip_ws(self) -> None:
-        self.i = _WS.match(self.s, self.i).end()  # type: ignore[union-attr]
+        self.run(_WS)
 
     def digits(self) -> bytes:
-        end = _DIGITS.match(self.s, self.i).end()  # type: ignore[union-attr]
-        run, self.i = self.s[self.i : end], end
-        return run
+        return self.run(_DIGITS)
 
     def parse(self) -> Any:
         self.skip_ws()
@@ -228,9 +234,7 @@ class _Reader:
         self.i += 1
         parts: list[bytes] = []
         while True:
-            match = _PLAIN.match(self.s, self.i)
-            parts.append(match.group())  # type: ignore[union-attr]
-            self.i = match.end()  # type: ignore[union-attr]
+            parts.append(self.run(_PLAIN))
             c = self.peek()
             if c == 0x22:
                 self.i += 1

@@ -220,7 +220,8 @@ def float_tokens(values: np.ndarray) -> list[bytes]:
         tokens[chosen] = [fmt % number + suffix for number in wide[chosen].tolist()]
     for i in [*index[unsure].tolist(), *np.flatnonzero(~np.isfinite(wide)).tolist()]:
         tokens[i] = float_token(float(wide[i]), single=single).encode()
-    return tokens.tolist()  # type: ignore[no-any-return]
+    text: list[bytes] = tokens.tolist()
+    return text
 
 
 _QUOTE_NEEDED = re.compile(rb'[\x00-\x1f"\\]')

@@ -1,0 +1,1 @@
+"""Everything that imports IPython: magics and rich displays."""

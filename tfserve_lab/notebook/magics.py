@@ -1,0 +1,236 @@
+"""``%tfserve`` and ``%%tfserve_config``: a thin layer over ``tfserve_lab.api``.
+
+User errors print one line to stderr and return a falsy ``Failure``; they never
+show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+
+from tfserve_lab import api
+from tfserve_lab.config import ServerOptions, parse_model_server_config
+from tfserve_lab.errors import TfServeError
+from tfserve_lab.notebook import display
+from tfserve_lab.results import AlreadyRunning, Started
+
+__all__ = ["TfServeMagics"]
+
+
+class UsageError(Exception):
+    """A bad command line; its message is the one line to print."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, and prints help where asked."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        if message:
+            raise UsageError(message.strip())
+        raise _HelpShown
+
+
+class _HelpShown(Exception):
+    """--help was printed; nothing else to do."""
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(prog="%tfserve", description="Serve TensorFlow models from this notebook, TF Serving-compatible.")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    start = commands.add_parser("start", help="start the serving engine in this kernel")
+    start.add_argument("--rest-port", type=int, default=8501, help="REST port (0 picks a free one)")
+    start.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (0 picks a free one)")
+    start.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes the engine)")
+    start.add_argument("--enable-batching", action="store_true", help="batch requests on the server")
+    start.add_argument("--batching-parameters", metavar="FILE", help="BatchingParameters text proto")
+    start.add_argument("--monitoring", metavar="FILE", help="MonitoringConfig text proto (default: on, standard path)")
+    start.add_argument("--poll", type=float, default=1.0, help="seconds between model repository polls")
+
+    commands.add_parser("stop", help="stop the engine")
+    commands.add_parser("status", help="engine, models, versions, states and labels")
+    commands.add_parser("help", help="this help")
+
+    export = commands.add_parser("export", help="write a Keras/TF model as the next SavedModel version")
+    export.add_argument("model_var", metavar="MODEL_VAR")
+    export.add_argument("name", metavar="NAME")
+    export.add_argument("--base-path", default="models")
+    export.add_argument("--version", type=int)
+    export.add_argument("--warmup", metavar="SAMPLE_VAR", help="sample input written as warmup records")
+
+    inspect = commands.add_parser("inspect", help="tag sets and signatures of a SavedModel")
+    inspect.add_argument("target", metavar="PATH_OR_NAME")
+    inspect.add_argument("--version", type=int)
+    inspect.add_argument("--base-path", default="models")
+
+    deploy = commands.add_parser("deploy", help="serve a model repository, or a live Keras model")
+    deploy.add_argument("first", metavar="NAME|MODEL_VAR")
+    deploy.add_argument("second", nargs="?", metavar="NAME")
+    deploy.add_argument("--base-path", help="the repository (default: models/NAME)")
+    deploy.add_argument("--policy", help="latest:N, all or specific:V1,V2")
+
+    undeploy = commands.add_parser("undeploy", help="stop serving a model or one version")
+    undeploy.add_argument("name", metavar="NAME")
+    undeploy.add_argument("--version", type=int)
+
+    label = commands.add_parser("label", help="point labels at versions: stable=1 canary=2")
+    label.add_argument("name", metavar="NAME")
+    label.add_argument("assignments", nargs="+", metavar="LABEL=VERSION")
+
+    predict = commands.add_parser("predict", help="run a model on a variable's data")
+    predict.add_argument("name", metavar="NAME")
+    predict.add_argument("data_var", metavar="DATA_VAR")
+    which = predict.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int)
+    which.add_argument("--label")
+    predict.add_argument("--signature", default="")
+    return parser
+
+
+@magics_class
+class TfServeMagics(Magics):
+    """The ``%tfserve`` line magic and the ``%%tfserve_config`` cell magic."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.parser = _build_parser()
+
+    @line_magic
+    def tfserve(self, line: str) -> Any:
+        """Serve TensorFlow models from this notebook. ``%tfserve help`` lists the commands."""
+        try:
+            args = self.parser.parse_args(shlex.split(line))
+        except _HelpShown:
+            return None
+        except (UsageError, ValueError) as exc:
+            return self._fail(str(exc))
+        command = args.command or "help"
+        if command == "help":
+            self.parser.print_help(sys.stdout)
+            return None
+        handler: Callable[[argparse.Namespace], Any] = getattr(self, f"_cmd_{command}")
+        try:
+            return handler(args)
+        except (TfServeError, UsageError) as exc:
+            return self._fail(exc.message if isinstance(exc, TfServeError) else str(exc))
+
+    @cell_magic
+    def tfserve_config(self, line: str, cell: str) -> Any:
+        """Apply a ``model_config_list`` text proto to the running engine (a config reload)."""
+        try:
+            models = parse_model_server_config(cell, source="%%tfserve_config")
+            api.current().reload(models)
+        except TfServeError as exc:
+            return self._fail(exc.message)
+        return display.render_status(api.status())
+
+    def _fail(self, message: str) -> display.Failure:
+        print(f"tfserve: {message}", file=sys.stderr)
+        return display.Failure(message)
+
+    def _variable(self, name: str) -> Any:
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        if name not in namespace:
+            raise UsageError(f"name '{name}' is not defined in this notebook")
+        return namespace[name]
+
+    # -- subcommands -----------------------------------------------------------
+
+    def _cmd_start(self, args: argparse.Namespace) -> Any:
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"tfserve: warning: binding {args.host} exposes the engine beyond this machine.", file=sys.stderr)
+        options = ServerOptions(
+            port=args.grpc_port,
+            rest_api_port=args.rest_port,
+            rest_api_enabled=True,
+            host=args.host,
+            enable_batching=bool(args.enable_batching or args.batching_parameters),
+            batching_parameters_file=args.batching_parameters or "",
+            monitoring_enabled=args.monitoring is None,
+            monitoring_config_file=args.monitoring or "",
+            file_system_poll_wait_seconds=args.poll,
+        )
+        result = api.start(options=options)
+        if isinstance(result, (Started, AlreadyRunning)):
+            return display.render_start(result)
+        return self._fail(display.start_failure(result))
+
+    def _cmd_stop(self, args: argparse.Namespace) -> Any:
+        stopped = api.stop()
+        print("tfserve engine stopped." if stopped else "tfserve engine was not running.")
+
+    def _cmd_status(self, args: argparse.Namespace) -> Any:
+        return display.render_status(api.status())
+
+    def _cmd_export(self, args: argparse.Namespace) -> Any:
+        from tfserve_lab.export import export_model
+
+        model = self._variable(args.model_var)
+        warmup = self._variable(args.warmup) if args.warmup else None
+        result = export_model(model, args.name, base_path=args.base_path, version=args.version, warmup=warmup)
+        return display.render_export(result)
+
+    def _cmd_inspect(self, args: argparse.Namespace) -> Any:
+        import os
+
+        from tfserve_lab.core.repository import list_versions
+        from tfserve_lab.export import inspect_saved_model
+
+        path = args.target
+        if not os.path.isdir(path):
+            served = {m.name: m.base_path for m in api.status().models}
+            path = served.get(args.target, os.path.join(args.base_path, args.target))
+        if not os.path.isdir(path):
+            raise UsageError(f"no SavedModel or model named {args.target!r} (looked in {path})")
+        versions = list_versions(path)
+        if versions and not os.path.exists(os.path.join(path, "saved_model.pb")):
+            version = args.version if args.version is not None else max(versions)
+            if version not in versions:
+                raise UsageError(f"{path} has no version {version} (it has {sorted(versions)})")
+            path = versions[version]
+        return display.render_inspect(inspect_saved_model(path))
+
+    def _cmd_deploy(self, args: argparse.Namespace) -> Any:
+        import os
+
+        if args.second is not None:
+            # deploy MODEL_VAR NAME: export the live model as the next version, then serve it.
+            from tfserve_lab.export import export_model
+
+            model = self._variable(args.first)
+            base = args.base_path or "models"
+            result = export_model(model, args.second, base_path=base)
+            api.deploy(args.second, result.base_path, policy=args.policy)
+            return display.render_status(api.status())
+        base_path = args.base_path or os.path.join("models", args.first)
+        if not os.path.isdir(base_path):
+            raise UsageError(f"model repository {base_path} does not exist (export a version first)")
+        api.deploy(args.first, base_path, policy=args.policy)
+        return display.render_status(api.status())
+
+    def _cmd_undeploy(self, args: argparse.Namespace) -> Any:
+        api.undeploy(args.name, args.version)
+        return display.render_status(api.status())
+
+    def _cmd_label(self, args: argparse.Namespace) -> Any:
+        labels: dict[str, int] = {}
+        for item in args.assignments:
+            key, sep, value = item.partition("=")
+            if not sep or not key or not value.isdigit():
+                raise UsageError(f"expected LABEL=VERSION, got {item!r}")
+            labels[key] = int(value)
+        api.label(args.name, labels)
+        return display.render_status(api.status())
+
+    def _cmd_predict(self, args: argparse.Namespace) -> Any:
+        data = self._variable(args.data_var)
+        return api.predict(args.name, data, version=args.version, label=args.label, signature=args.signature)

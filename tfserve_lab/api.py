@@ -23,8 +23,12 @@ __all__ = [
     "ModelStatus",
     "current",
     "deploy",
+    "k8s",
     "label",
     "predict",
+    "shadow",
+    "shadow_records",
+    "split",
     "start",
     "status",
     "stop",
@@ -179,6 +183,102 @@ def predict(
     if len(result.outputs) == 1:
         return next(iter(result.outputs.values()))
     return result.outputs
+
+
+def split(name: str, weights: Mapping[int | str, int] | None) -> dict[int, int]:
+    """Route requests for ``name`` that name no version by weight (``{1: 90, 2: 10}``; labels work too).
+
+    None ends the split. Explicit versions and labels are never re-routed; a ``model-version``
+    header pins a version.
+    """
+    from tfserve_lab.core.router import TrafficSplit
+
+    session = current()
+    engine = session.engine
+    if name not in {m.name for m in engine.models()}:
+        raise TfServeError(f"Servable not found for request: Latest({name})", code=ErrorCode.NOT_FOUND)
+    if weights is None:
+        engine.router.set_split(name, None)
+        return {}
+    labels = engine.registry.labels(name)
+    resolved: dict[int, int] = {}
+    available = {s.version for s in engine.status(name) if s.state.name == "AVAILABLE"}
+    for key, weight in weights.items():
+        version = _version_of(key, labels)
+        if version not in available:
+            raise TfServeError(
+                f"Version {version} of {name} is not AVAILABLE; split only between served versions.",
+                code=ErrorCode.FAILED_PRECONDITION,
+            )
+        resolved[version] = int(weight)
+    engine.router.set_split(name, TrafficSplit(resolved))
+    return resolved
+
+
+def shadow(name: str, candidate: int | str | None) -> int | None:
+    """Also send a copy of ``name``'s live predict traffic to ``candidate`` (None ends it); answers are recorded."""
+    engine = current().engine
+    if candidate is None:
+        engine.router.set_shadow(name, None)
+        return None
+    version = _version_of(candidate, engine.registry.labels(name))
+    engine.router.set_shadow(name, version)
+    return version
+
+
+def shadow_records(name: str) -> list[Any]:
+    """The recorded (live, shadow) answer pairs of a model, oldest first."""
+    return list(current().engine.shadow_log.get(name, ()))
+
+
+def k8s(
+    name: str | None = None,
+    *,
+    out: str | None = None,
+    replicas: int = 1,
+    gpu: bool = False,
+    namespace: str = "ml-serving",
+    image: str | None = None,
+    model_uri: str = "pvc://models",
+    kserve: bool = False,
+) -> tuple[list[str], str]:
+    """Write Kubernetes manifests running this engine's exact config on tensorflow/serving.
+
+    Returns:
+        The files written and the instructions to copy the model versions to ``model_uri``.
+    """
+    from tfserve_lab.deploy.kubernetes import render_manifests, write_manifests
+    from tfserve_lab.deploy.options import K8sOptions, TrafficSplit, dns_label
+    from tfserve_lab.deploy.storage import copy_instructions
+
+    session = current()
+    models = session.engine.models()
+    if not models:
+        raise TfServeError("The engine serves no models yet: deploy one first.", code=ErrorCode.FAILED_PRECONDITION)
+    name = name or dns_label(models[0].name)
+    options = K8sOptions(
+        name=name, namespace=namespace, replicas=replicas, gpu=gpu, image=image, model_uri=model_uri, kserve=kserve
+    )
+    splits = [TrafficSplit(m.name, weights) for m in models if (weights := session.engine.router.split(m.name))]
+    manifests = render_manifests(
+        models,
+        options,
+        batching=session.batching,
+        monitoring_path=session.monitoring.path if session.monitoring.enable else None,
+        splits=splits,
+    )
+    paths = write_manifests(manifests, out or f"k8s-{name}")
+    return [str(p) for p in paths], copy_instructions(models, model_uri, namespace=namespace)
+
+
+def _version_of(key: int | str, labels: Mapping[str, int]) -> int:
+    if isinstance(key, int):
+        return key
+    if key.isdigit():
+        return int(key)
+    if key in labels:
+        return labels[key]
+    raise InvalidArgument(f"Unrecognized servable version label: {key}")
 
 
 def _inputs_for(data: Any, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:

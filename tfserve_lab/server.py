@@ -243,6 +243,7 @@ class ServingSession:
             metrics_path=self.monitoring.path,
             stats=self.stats.snapshot,
             unload=self.undeploy,
+            splits=self.engine.router.split,
         )
         app = make_app(self.engine, rest, hooks)
         self._http = tornado.httpserver.HTTPServer(app, max_body_size=rest.max_body_bytes)

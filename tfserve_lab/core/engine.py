@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 from tfserve_lab.config import BatchingConfig, ModelConfig
 from tfserve_lab.core.events import EngineEvent, Observer, RequestDone
 from tfserve_lab.core.registry import Registry, ServableHandle
+from tfserve_lab.core.router import Router
 from tfserve_lab.core.types import (
     DEFAULT_SIGNATURE,
     ClassifyResult,
@@ -32,13 +34,29 @@ from tfserve_lab.core.types import (
 from tfserve_lab.core.watcher import Loader, Watcher, WatcherOptions
 from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
 
-__all__ = ["CLASSIFY_METHOD", "PREDICT_METHOD", "REGRESS_METHOD", "Engine", "EngineOptions"]
+__all__ = ["CLASSIFY_METHOD", "PREDICT_METHOD", "REGRESS_METHOD", "Engine", "EngineOptions", "ShadowRecord"]
 
 log = logging.getLogger("tfserve_lab")
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 PREDICT_METHOD = "tensorflow/serving/predict"
+
+
+SHADOW_LOG_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class ShadowRecord:
+    """One live request and the shadow candidate's answer to the same inputs."""
+
+    live_version: int
+    shadow_version: int
+    inputs: dict[str, np.ndarray]
+    live_outputs: dict[str, np.ndarray]
+    shadow_outputs: dict[str, np.ndarray]
+    live_runtime_s: float
+    shadow_runtime_s: float
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,9 @@ class Engine:
             on_event=self._emit, allow_labels_for_unavailable=self.options.allow_labels_for_unavailable
         )
         self.watcher = Watcher(self.registry, loader, self.options.watcher)
+        self.router = Router()
+        self.shadow_log: dict[str, deque[ShadowRecord]] = {}
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
         threads = self.options.batching.num_batch_threads if self.options.batching else self.options.num_model_threads
         self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="tfserve-batch")
         # Imported here so that the edit stays inside __init__ and _run.
@@ -112,9 +133,9 @@ class Engine:
 
     # -- lookups -------------------------------------------------------------
 
-    def acquire(self, spec: ModelSpec) -> ServableHandle:
-        """A lease on the version ``spec`` names; the caller releases it."""
-        return self.registry.acquire(spec)
+    def acquire(self, spec: ModelSpec, headers: Mapping[str, str] | None = None) -> ServableHandle:
+        """A lease on the version ``spec`` names (or the router picks); the caller releases it."""
+        return self.registry.acquire(self.router.route(spec, headers))
 
     def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
         """GetModelStatus: every version of a model, or the one named (TF Serving ignores labels here)."""
@@ -148,7 +169,39 @@ class Engine:
             exc.recorded = True
             raise
         self._done(handle, key, "predict", context, ErrorCode.OK, _batch_size(inputs), runtime)
+        candidate = self.router.shadow(handle.model)
+        if candidate is not None and candidate != handle.version and not output_filter:
+            self._start_shadow(handle, candidate, key, inputs, outputs, runtime)
         return PredictResult(handle.model, handle.version, key, outputs)
+
+    def _start_shadow(
+        self,
+        live: ServableHandle,
+        candidate: int,
+        signature: str,
+        inputs: Mapping[str, np.ndarray],
+        outputs: dict[str, np.ndarray],
+        runtime: float,
+    ) -> None:
+        """Send a copy of a live request to the shadow candidate; its answer is only recorded."""
+
+        async def run() -> None:
+            try:
+                with self.registry.acquire(ModelSpec(live.model, candidate)) as handle:
+                    started = time.perf_counter()
+                    shadow_outputs = await self._run(handle, signature, inputs, None)
+                    elapsed = time.perf_counter() - started
+            except TfServeError as exc:
+                log.debug("Shadow request to %s version %d failed: %s", live.model, candidate, exc.message)
+                return
+            records = self.shadow_log.setdefault(live.model, deque(maxlen=SHADOW_LOG_SIZE))
+            records.append(
+                ShadowRecord(live.version, candidate, dict(inputs), outputs, shadow_outputs, runtime, elapsed)
+            )
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._shadow_tasks.add(task)
+        task.add_done_callback(self._shadow_tasks.discard)
 
     async def classify(
         self,

@@ -93,6 +93,26 @@ def _build_parser() -> _Parser:
     which.add_argument("--version", type=int)
     which.add_argument("--label")
     predict.add_argument("--signature", default="")
+
+    split = commands.add_parser("split", help="route unversioned traffic by weight: 1=90 2=10 (or labels)")
+    split.add_argument("name", metavar="NAME")
+    split.add_argument("weights", nargs="*", metavar="VERSION=PERCENT")
+    split.add_argument("--off", action="store_true", help="end the split")
+
+    shadow = commands.add_parser("shadow", help="copy live traffic to a candidate version and record its answers")
+    shadow.add_argument("name", metavar="NAME")
+    shadow.add_argument("--candidate", help="version or label")
+    shadow.add_argument("--off", action="store_true")
+
+    k8s = commands.add_parser("k8s", help="write Kubernetes manifests running this config on tensorflow/serving")
+    k8s.add_argument("name", nargs="?", metavar="NAME")
+    k8s.add_argument("--replicas", type=int, default=1)
+    k8s.add_argument("--gpu", action="store_true")
+    k8s.add_argument("--namespace", default="ml-serving")
+    k8s.add_argument("--image")
+    k8s.add_argument("--out")
+    k8s.add_argument("--model-uri", default="pvc://models")
+    k8s.add_argument("--kserve", action="store_true")
     return parser
 
 
@@ -234,3 +254,48 @@ class TfServeMagics(Magics):
     def _cmd_predict(self, args: argparse.Namespace) -> Any:
         data = self._variable(args.data_var)
         return api.predict(args.name, data, version=args.version, label=args.label, signature=args.signature)
+
+    def _cmd_split(self, args: argparse.Namespace) -> Any:
+        if args.off:
+            api.split(args.name, None)
+            print(f"Split of {args.name} ended: unversioned requests go to the newest version.")
+            return None
+        if not args.weights:
+            raise UsageError("give VERSION=PERCENT pairs, e.g. 1=90 2=10, or --off")
+        weights: dict[int | str, int] = {}
+        for item in args.weights:
+            key, sep, value = item.partition("=")
+            if not sep or not key or not value.isdigit():
+                raise UsageError(f"expected VERSION=PERCENT, got {item!r}")
+            weights[int(key) if key.isdigit() else key] = int(value)
+        resolved = api.split(args.name, weights)
+        total = sum(resolved.values())
+        rows = [(version, weight, f"{100 * weight / total:.1f}%") for version, weight in sorted(resolved.items())]
+        return display.Table(f"Traffic split of {args.name}", ("version", "weight", "share"), rows)
+
+    def _cmd_shadow(self, args: argparse.Namespace) -> Any:
+        if args.off or args.candidate is None:
+            api.shadow(args.name, None)
+            print(f"Shadowing of {args.name} ended.")
+            return None
+        candidate = int(args.candidate) if args.candidate.isdigit() else args.candidate
+        version = api.shadow(args.name, candidate)
+        print(f"Live traffic of {args.name} is copied to version {version}; its answers are recorded, not returned.")
+        return None
+
+    def _cmd_k8s(self, args: argparse.Namespace) -> Any:
+        paths, instructions = api.k8s(
+            args.name,
+            out=args.out,
+            replicas=args.replicas,
+            gpu=args.gpu,
+            namespace=args.namespace,
+            image=args.image,
+            model_uri=args.model_uri,
+            kserve=args.kserve,
+        )
+        print(f"Wrote {len(paths)} files:")
+        for path in paths:
+            print(f"  {path}")
+        print(instructions)
+        return None

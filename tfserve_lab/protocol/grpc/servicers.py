@@ -97,7 +97,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         ctx = _context(context)
         try:
             spec = _spec(request.model_spec)
-            with self.engine.acquire(spec) as handle:
+            with self.engine.acquire(spec, ctx.headers) as handle:
                 inputs = {}
                 for alias, tensor in request.inputs.items():
                     try:
@@ -120,7 +120,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             spec = _spec(request.model_spec)
             examples = serialized_examples(request.input)
-            with self.engine.acquire(spec) as handle:
+            with self.engine.acquire(spec, ctx.headers) as handle:
                 result = await self.engine.classify(handle, spec.signature_name, examples, context=ctx)
         except TfServeError as exc:
             await self._fail(context, request.model_spec, "classify", ctx, exc)
@@ -134,7 +134,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             spec = _spec(request.model_spec)
             examples = serialized_examples(request.input)
-            with self.engine.acquire(spec) as handle:
+            with self.engine.acquire(spec, ctx.headers) as handle:
                 result = await self.engine.regress(handle, spec.signature_name, examples, context=ctx)
         except TfServeError as exc:
             await self._fail(context, request.model_spec, "regress", ctx, exc)
@@ -152,7 +152,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             spec = _spec(tasks[0].model_spec if tasks else request.tasks.add().model_spec)
             _check_tasks(tasks)
             examples = serialized_examples(request.input)
-            with self.engine.acquire(spec) as handle:
+            with self.engine.acquire(spec, ctx.headers) as handle:
                 for task in tasks:
                     signature = task.model_spec.signature_name or DEFAULT_SIGNATURE
                     if signature not in handle.servable.signatures:

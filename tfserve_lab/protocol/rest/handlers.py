@@ -175,7 +175,7 @@ class ModelsHandler(_BaseHandler):
 
     async def _predict(self, spec: ModelSpec, verb: str, context: RequestContext) -> bytes:
         doc = codec.parse_json_body(self.request.body)
-        with self.engine.acquire(spec) as handle:
+        with self.engine.acquire(spec, self.request.headers) as handle:
             key = codec.signature_name_of(doc) or DEFAULT_SIGNATURE
             info = handle.servable.signatures.get(key)
             if info is None:
@@ -187,7 +187,7 @@ class ModelsHandler(_BaseHandler):
     async def _examples(self, spec: ModelSpec, verb: str, context: RequestContext) -> bytes:
         doc = codec.parse_json_body(self.request.body)
         request = codec.decode_examples_request(doc)
-        with self.engine.acquire(spec) as handle:
+        with self.engine.acquire(spec, self.request.headers) as handle:
             if verb == "classify":
                 result = await self.engine.classify(handle, request.signature_name, request.examples, context=context)
                 return codec.encode_classify_response(result.classes, result.scores)

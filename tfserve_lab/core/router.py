@@ -1,0 +1,90 @@
+"""Which version serves a request that names none: weighted splits and the model-version header.
+
+Explicit ``/versions/N`` and ``/labels/L`` requests are never re-routed. A
+``model-version: N`` header (HTTP) or metadata key (gRPC) pins the version, as
+the TF Serving tutorial's Istio rule does; otherwise a split's weights decide,
+and without a split the newest AVAILABLE version serves, as in TF Serving.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tfserve_lab.core.types import ModelSpec
+from tfserve_lab.errors import InvalidArgument
+
+__all__ = ["VERSION_HEADER", "Router", "TrafficSplit"]
+
+VERSION_HEADER = "model-version"
+
+
+@dataclass(frozen=True)
+class TrafficSplit:
+    """Percent of unversioned traffic per version (weights need not sum to 100; they are relative)."""
+
+    weights: Mapping[int, int]
+
+    def __post_init__(self) -> None:
+        if not self.weights:
+            raise InvalidArgument("A traffic split needs at least one version.")
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise InvalidArgument("Split weights must be non-negative and not all zero.")
+
+
+class Router:
+    """Per-model splits and shadows; picks the version for each unversioned request."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._splits: dict[str, TrafficSplit] = {}
+        self._shadows: dict[str, int] = {}
+        self._random = random.Random(seed)
+
+    def set_split(self, model: str, split: TrafficSplit | None) -> None:
+        """Route ``model``'s unversioned traffic by weight (None ends the split)."""
+        with self._lock:
+            if split is None:
+                self._splits.pop(model, None)
+            else:
+                self._splits[model] = split
+
+    def split(self, model: str) -> dict[int, int]:
+        """The weights in force for ``model`` (empty when none)."""
+        with self._lock:
+            split = self._splits.get(model)
+            return dict(split.weights) if split else {}
+
+    def set_shadow(self, model: str, candidate: int | None) -> None:
+        """Copy ``model``'s live traffic to ``candidate`` too (None ends shadowing)."""
+        with self._lock:
+            if candidate is None:
+                self._shadows.pop(model, None)
+            else:
+                self._shadows[model] = candidate
+
+    def shadow(self, model: str) -> int | None:
+        """The shadow candidate of ``model``, if any."""
+        with self._lock:
+            return self._shadows.get(model)
+
+    def route(self, spec: ModelSpec, headers: Mapping[str, str] | None = None) -> ModelSpec:
+        """The spec with a version filled in when routing applies, else unchanged."""
+        if spec.version is not None or spec.label is not None:
+            return spec
+        if headers:
+            pinned = headers.get(VERSION_HEADER) or headers.get(VERSION_HEADER.title())
+            if pinned:
+                try:
+                    return ModelSpec(spec.name, int(pinned), None, spec.signature_name)
+                except ValueError:
+                    raise InvalidArgument(f"Header {VERSION_HEADER} must be a version number, got {pinned!r}") from None
+        with self._lock:
+            split = self._splits.get(spec.name)
+            if split is None:
+                return spec
+            versions = list(split.weights)
+            chosen = self._random.choices(versions, weights=[split.weights[v] for v in versions])[0]
+        return ModelSpec(spec.name, chosen, None, spec.signature_name)

@@ -120,3 +120,15 @@ def test_version_folders_and_policies(tmp_path: Path) -> None:
     assert aspired_versions(found, VersionPolicy("latest", 2)) == {7, 123}
     assert aspired_versions(found, VersionPolicy("all")) == {1, 7, 123}
     assert aspired_versions(found, VersionPolicy("specific", versions=(1, 5))) == {1}
+
+
+def test_grpc_channel_arguments() -> None:
+    from tfserve_lab.protocol.grpc.server import parse_channel_arguments
+
+    assert parse_channel_arguments("grpc.max_connection_age_ms=1000, grpc.lb_policy_name=round_robin") == (
+        ("grpc.max_connection_age_ms", 1000),
+        ("grpc.lb_policy_name", "round_robin"),
+    )
+    assert parse_channel_arguments("") == ()
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_channel_arguments("novalue")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import start_ipython
+from IPython.testing.globalipapp import get_ipython, start_ipython
 
 from tfserve_lab import api
 from tfserve_lab.notebook.display import Failure, Table
@@ -21,7 +21,8 @@ from tfserve_lab.notebook.display import Failure, Table
 def ip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InteractiveShell]:
     import keras
 
-    shell = start_ipython()
+    # start_ipython returns None once the global shell exists (another module may have started it).
+    shell = start_ipython() or get_ipython()
     work = tmp_path_factory.mktemp("magics")
     shell.run_line_magic("cd", str(work))
     shell.run_line_magic("load_ext", "tfserve_lab")

@@ -188,11 +188,16 @@ class Engine:
         async def run() -> None:
             try:
                 with self.registry.acquire(ModelSpec(live.model, candidate)) as handle:
+                    _, info = handle.signature(signature)
+                    feed = dict(inputs)
+                    if len(feed) == 1 and len(info.inputs) == 1 and next(iter(feed)) not in info.inputs:
+                        # One input under another name (Keras numbers unnamed inputs per process).
+                        feed = {next(iter(info.inputs)): next(iter(feed.values()))}
                     started = time.perf_counter()
-                    shadow_outputs = await self._run(handle, signature, inputs, None)
+                    shadow_outputs = await self._run(handle, signature, feed, None)
                     elapsed = time.perf_counter() - started
             except TfServeError as exc:
-                log.debug("Shadow request to %s version %d failed: %s", live.model, candidate, exc.message)
+                log.warning("Shadow request to %s version %d failed: %s", live.model, candidate, exc.message)
                 return
             records = self.shadow_log.setdefault(live.model, deque(maxlen=SHADOW_LOG_SIZE))
             records.append(

@@ -113,6 +113,20 @@ def _build_parser() -> _Parser:
     k8s.add_argument("--out")
     k8s.add_argument("--model-uri", default="pvc://models")
     k8s.add_argument("--kserve", action="store_true")
+
+    compare = commands.add_parser("compare", help="compare two versions on the same data, or over shadow traffic")
+    compare.add_argument("name", metavar="NAME")
+    # A and B are optional only so that `compare NAME --shadow` parses; _cmd_compare requires them otherwise.
+    compare.add_argument("a", nargs="?", metavar="A", help="version or label")
+    compare.add_argument("b", nargs="?", metavar="B", help="version or label")
+    compare.add_argument("--data", metavar="VAR", help="variable holding the inputs")
+    compare.add_argument("--labels", metavar="VAR", help="variable holding true classes or targets")
+    compare.add_argument("--batch-size", type=int, default=256)
+    compare.add_argument("--repeats", type=int, default=1, help="calls per batch and version (latency samples)")
+    compare.add_argument("--shadow", action="store_true", help="report over the recorded shadow traffic")
+
+    dashboard = commands.add_parser("dashboard", help="live charts and controls for the served models")
+    dashboard.add_argument("name", nargs="?", metavar="NAME")
     return parser
 
 
@@ -299,3 +313,30 @@ class TfServeMagics(Magics):
             print(f"  {path}")
         print(instructions)
         return None
+
+    def _cmd_compare(self, args: argparse.Namespace) -> Any:
+        from tfserve_lab.notebook.compare import compare, compare_shadow
+
+        if args.shadow:
+            if args.a is not None or args.data is not None or args.labels is not None:
+                raise UsageError("--shadow compares the recorded live traffic: give only NAME")
+            return compare_shadow(args.name)
+        if args.a is None or args.b is None or args.data is None:
+            raise UsageError("give two versions and the data: compare NAME A B --data VAR [--labels VAR]")
+        data = self._variable(args.data)
+        labels = self._variable(args.labels) if args.labels else None
+        a, b = (int(v) if v.isdigit() else v for v in (args.a, args.b))
+        return compare(
+            args.name,
+            a,
+            b,
+            data,
+            labels,
+            batch_size=args.batch_size,
+            repeats=args.repeats,
+        )
+
+    def _cmd_dashboard(self, args: argparse.Namespace) -> Any:
+        from tfserve_lab.notebook.dashboard import Dashboard
+
+        return Dashboard(args.name)

@@ -3,9 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SHARED ?= ../shared
 
-.PHONY: install lab test lint serve-demo bench clean
+.PHONY: install lab test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +14,15 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 
 lab: install
-	$(BIN)/tfserve-lab serve --rest_api_port=8501 --port=8500 --model_name=half_plus_two \
-		--model_base_path=$(abspath $(SHARED))/testdata/tf_serving/saved_model_half_plus_two_cpu
+	@port="$(if $(filter command line,$(origin PORT)),$(PORT),$(or $(TFSERVE_LAB_PORT),8888))"; flags=""; \
+	if { [ -n "$$CI" ] && [ "$$CI" != false ]; } || { [ "$$(uname -s)" != Darwin ] && [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ]; }; then \
+		flags="--no-browser"; \
+	fi; \
+	if [ "$$(id -u)" = 0 ]; then flags="$$flags --allow-root"; fi; \
+	JUPYTER_TOKEN="$${JUPYTER_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))')}"; export JUPYTER_TOKEN; \
+	echo "JupyterLab on notebooks/01_quickstart.ipynb: http://127.0.0.1:$$port/lab/tree/notebooks/01_quickstart.ipynb?token=$$JUPYTER_TOKEN"; \
+	exec $(BIN)/jupyter lab notebooks/01_quickstart.ipynb --ServerApp.root_dir=. --ServerApp.ip=127.0.0.1 \
+		--ServerApp.port=$$port --ServerApp.port_retries=0 $$flags
 
 lint: install
 	$(BIN)/ruff check .

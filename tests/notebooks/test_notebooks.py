@@ -1,0 +1,236 @@
+"""The tutorial notebooks, executed top to bottom on a real kernel (nbclient), with their key outputs checked.
+
+Each notebook runs in a fresh copy directory (it writes ``models/``, ``batching.pbtxt``, ``k8s/``
+there) on free ports (``%tfserve start --rest-port 0 --grpc-port 0``), on the CPU.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+NAMES = ("01_quickstart.ipynb", "02_versions_and_ab.ipynb", "03_batching_and_metrics.ipynb", "04_scale_out.ipynb")
+CELL_TIMEOUT = 180  # seconds per cell; whole notebooks take seconds to tens of seconds
+
+
+class Executed:
+    """An executed notebook: its cells by tag and the directory it ran in."""
+
+    def __init__(self, nb: nbformat.NotebookNode, cwd: Path, seconds: float) -> None:
+        self.nb = nb
+        self.cwd = cwd
+        self.seconds = seconds
+
+    def cell(self, tag: str) -> nbformat.NotebookNode:
+        cells = [c for c in self.nb.cells if tag in c.get("metadata", {}).get("tags", [])]
+        assert len(cells) == 1, f"expected one cell tagged {tag!r}, found {len(cells)}"
+        return cells[0]
+
+    def text(self, tag: str, *, stream: str | None = None) -> str:
+        """The cell's stdout (or ``stream``) and the text/plain of what it displayed."""
+        parts = []
+        for output in self.cell(tag).outputs:
+            if output.output_type == "stream":
+                if output.name == (stream or "stdout"):
+                    parts.append(output.text)
+            elif output.output_type in ("display_data", "execute_result") and stream is None:
+                parts.append(output.get("data", {}).get("text/plain", ""))
+        return "\n".join(parts)
+
+    def mimetypes(self, tag: str) -> set[str]:
+        return {m for o in self.cell(tag).outputs for m in o.get("data", {})}
+
+    def number(self, tag: str, pattern: str) -> float:
+        text = self.text(tag)
+        match = re.search(pattern, text)
+        assert match, f"{pattern!r} not in the output of {tag!r}:\n{text}"
+        return float(match.group(1))
+
+
+def execute(name: str, tmp_path: Path) -> Executed:
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    shutil.copy(NOTEBOOKS / name, cwd / name)
+    nb = nbformat.read(cwd / name, as_version=4)
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+    started = time.monotonic()
+    client.execute()  # raises CellExecutionError (with the traceback) on the first failing cell
+    seconds = time.monotonic() - started
+    print(f"{name}: {seconds:.1f} s")
+    return Executed(nb, cwd, seconds)
+
+
+# -- the committed files ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_is_committed_clean(name: str) -> None:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "outputs must be stripped in git"
+    sources = "\n".join(c.source for c in code)
+    assert "%load_ext tfserve_lab" in code[0].source + code[1].source
+    assert "--rest-port 0 --grpc-port 0" in sources, "fixed ports collide when notebooks run side by side"
+    assert code[-1].source.strip().endswith("%tfserve stop")
+    assert nb.metadata.kernelspec.name == "python3"
+
+
+# -- 01 -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(600)
+def test_01_quickstart(tmp_path: Path) -> None:
+    run = execute("01_quickstart.ipynb", tmp_path)
+
+    assert "Exported my_model version 1" in run.text("export-v1")
+    assert (run.cwd / "models" / "my_model" / "1" / "saved_model.pb").is_file()
+    inspect = run.text("inspect")
+    assert "serving_default" in inspect
+    assert "(None, 10)" in inspect
+    assert "(None, 1)" in inspect
+    assert "dense_input" not in inspect  # the tutorial's Keras 2 name is not what Keras 3 exports
+
+    # REST and gRPC answer what Keras predicts.
+    assert run.number("rest-predict", r"REST matches Keras: max \|diff\| = (\S+)") < 1e-5
+    metadata = run.text("status-metadata")
+    assert "'state': 'AVAILABLE'" in metadata
+    names = re.search(r"serving_default: input '(\w+)' -> output '(\w+)'", metadata)
+    assert names, metadata
+    assert names.group(1) in inspect
+    assert names.group(2) in inspect
+    assert "served by version 1" in run.text("grpc-predict")
+    assert run.number("grpc-predict", r"gRPC matches Keras: max \|diff\| = (\S+)") < 1e-5
+
+    # Version 2 replaced version 1 with no gap.
+    assert "Exported my_model version 2" in run.text("export-v2")
+    table = run.text("status-after-swap")
+    assert re.search(r"my_model\s+2\s+AVAILABLE", table), table
+    assert re.search(r"my_model\s+1\s+END", table), table
+    after = run.text("after-swap")
+    assert "{'version': '2', 'state': 'AVAILABLE'" in after
+    assert run.number("after-swap", r"retrained Keras model: max \|diff\| = (\S+)") < 1e-5
+    assert "tfserve engine stopped." in run.text("stop")
+
+
+# -- 02 -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(600)
+def test_02_versions_and_ab(tmp_path: Path) -> None:
+    run = execute("02_versions_and_ab.ipynb", tmp_path)
+
+    routes = run.text("routes")
+    for path, version in [
+        ("/versions/1", 1),
+        ("/versions/2", 2),
+        ("/labels/stable", 1),
+        ("/labels/canary", 2),
+        ("", 2),  # no version named: the newest
+    ]:
+        assert f"/v1/models/my_model{path}:predict -> version {version}\n" in routes, routes
+
+    split = run.text("split")
+    assert re.search(r"1\s+80\s+80\.0%", split), split
+    assert re.search(r"2\s+20\s+20\.0%", split), split
+    share_v1 = run.number("split-shares", r"\{1: '(\d+)%'") / 100
+    share_v2 = run.number("split-shares", r"2: '(\d+)%'\}") / 100
+    assert share_v1 + share_v2 == pytest.approx(1.0)
+    assert 0.06 <= share_v2 <= 0.36, f"200 requests at 20%: saw {share_v2:.0%}"
+
+    headers = run.text("header-routing")
+    assert "model-version: 1 -> served by [1]" in headers
+    assert "model-version: 2 -> served by [2]" in headers
+
+    compare = run.text("compare")
+    assert "v1 vs v2" in compare, compare
+    assert "agreement" in compare
+    assert "accuracy" in compare  # --labels was given
+    assert run.number("shadow", r"(\d+) shadow records") > 0
+    shadow = run.text("compare-shadow")
+    assert "shadow" in shadow, shadow
+    assert "agreement" in shadow
+    assert "tfserve engine stopped." in run.text("stop")
+
+
+# -- 03 -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(600)
+def test_03_batching_and_metrics(tmp_path: Path) -> None:
+    run = execute("03_batching_and_metrics.ipynb", tmp_path)
+
+    assert (run.cwd / "batching.pbtxt").is_file()
+    dashboard = run.cell("dashboard")
+    assert dashboard.outputs, "the dashboard displays something"
+    assert "application/vnd.jupyter.widget-view+json" in run.mimetypes("dashboard") or "image/png" in run.mimetypes(
+        "dashboard"
+    )
+
+    metrics = run.text("metrics")
+    for family in (
+        ":tensorflow:serving:request_count",
+        ":tensorflow:serving:batching_session:processed_batch_size",
+        "tensorflow_serving_request_count",
+    ):
+        assert f"   {family}\n" in metrics, metrics
+    assert run.number("metrics", r":tensorflow:serving:request_count\{status=OK\} = (\S+)") > 10
+    assert run.number("metrics", r"tensorflow_serving_request_count\s+= (\S+)") > 10
+    assert run.number("batch-sizes", r"(\d+) batches ran") > 0
+    assert run.number("batch-sizes", r"([\d.]+) rows per batch") > 1.0, "concurrent requests were merged"
+
+    sweep = re.findall(
+        r"max_batch_size=\s*(\d+) timeout=\s*(\d+)us:\s*([\d.]+) req/s, p50\s*([\d.]+) ms, p95\s*([\d.]+) ms",
+        run.text("sweep"),
+    )
+    assert [(int(b), int(t)) for b, t, *_ in sweep] == [(1, 0), (8, 500), (32, 2000), (64, 5000)]
+    for *_, throughput, p50, p95 in sweep:
+        assert float(throughput) > 0
+        assert 0 < float(p50) <= float(p95)
+    assert "image/png" in run.mimetypes("plot")
+    assert "tfserve engine stopped." in run.text("stop")
+
+
+# -- 04 -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(600)
+def test_04_scale_out(tmp_path: Path) -> None:
+    run = execute("04_scale_out.ipynb", tmp_path)
+
+    written = run.text("k8s")
+    assert re.search(r"Wrote \d+ files:", written), written
+    k8s = run.cwd / "k8s"
+    for name in ("all.yaml", "model_config.pbtxt", "monitoring.pbtxt"):
+        assert (k8s / name).is_file(), name
+        assert f"k8s/{name}" in written
+    assert any(p.name.endswith("-deployment.yaml") for p in k8s.iterdir())
+    assert "kubectl" in written  # how to copy the versions to the cluster
+
+    documents = [d for d in yaml.safe_load_all((k8s / "all.yaml").read_text()) if d]
+    main = next(d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == "my-model")
+    assert main["spec"]["replicas"] == 3
+    assert {"ConfigMap", "Deployment", "Service", "VirtualService"} <= {d["kind"] for d in documents}
+    manifests = run.text("k8s-manifests")
+    assert "replicas: [3" in manifests
+    assert "--model_config_file=" in manifests
+
+    config = run.text("model-config")
+    assert "name: my_model" in config
+    assert "policy: all" in config
+    assert "labels: {'canary': 2, 'stable': 1}" in config
+
+    assert (run.cwd / "k8s-gpu" / "all.yaml").is_file()
+    gpu = run.text("k8s-gpu-manifests")
+    assert re.search(r"image: \S+-gpu", gpu), gpu
+    assert "'nvidia.com/gpu': '1'" in gpu
+    assert "tfserve engine stopped." in run.text("stop")

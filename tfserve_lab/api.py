@@ -98,6 +98,8 @@ def start(
             host=host,
             file_system_poll_wait_seconds=poll_seconds,
             monitoring_enabled=True,
+            # TensorFlow's profiler server listens on all interfaces: opt-in in notebooks.
+            enable_profiler=False,
         )
     session = ServingSession(options, discovery=True)
     result = session.start()

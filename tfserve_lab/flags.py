@@ -51,12 +51,18 @@ FLAG_HELP: dict[str, str] = {
     "enable_profiler": "Enable profiler service.",
     "allow_version_labels_for_unavailable_models": "If true, allows assigning unused version labels to models that are not available yet.",
     "enable_grpc_healthcheck_service": "Enable the standard gRPC healthcheck service.",
+    # tfserve-lab's own flags.
+    "auth_token": "tfserve-lab: if non-empty, REST requests need 'Authorization: Bearer <token>' and gRPC calls "
+    "'authorization: Bearer <token>' metadata (gRPC health checks stay open).",
+    "rest_api_max_body_bytes": "tfserve-lab: largest REST request body accepted; larger ones get 413.",
+    "grpc_max_receive_message_bytes": "tfserve-lab: largest gRPC request message accepted (TF Serving: INT_MAX); "
+    "larger ones get RESOURCE_EXHAUSTED.",
+    "shutdown_grace_seconds": "tfserve-lab: on SIGTERM/stop, how long requests in flight may run before the ports close.",
 }
 
 # Flags of tensorflow_model_server that this engine does not implement (yet).
 UNSUPPORTED_FLAGS: dict[str, str] = {
     "platform_config_file": "platform configs are not supported; use --model_config_file",
-    "ssl_config_file": "TLS is not implemented yet",
     "tensorflow_session_parallelism": "deprecated in TF Serving; use --tensorflow_intra_op_parallelism",
     "use_tflite_model": "deprecated in TF Serving; use --prefer_tflite_model",
     "mixed_precision": "mixed precision rewriting is not supported",

@@ -7,10 +7,12 @@ returns a typed result instead of printing.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -33,8 +35,9 @@ from tfserve_lab.errors import ConfigError, ErrorCode, TfServeError
 from tfserve_lab.metrics.collectors import EngineMetrics
 from tfserve_lab.metrics.monitoring import MonitoringSettings, read_monitoring_config
 from tfserve_lab.metrics.stats import LiveStats
-from tfserve_lab.protocol.rest.app import RestOptions, WorkbenchHooks, make_app
+from tfserve_lab.protocol.rest.app import InFlight, RestOptions, WorkbenchHooks, make_app
 from tfserve_lab.results import AlreadyRunning, LoadFailed, PortInUse, ServerInfo, Started, StartResult
+from tfserve_lab.tls import TlsConfig, read_ssl_config, rest_ssl_context
 
 if TYPE_CHECKING:
     from tfserve_lab.protocol.grpc.server import GrpcServer
@@ -145,6 +148,8 @@ class ServingSession:
         self.info: ServerInfo | None = None
         self._loop: EngineLoop | None = None
         self._http: tornado.httpserver.HTTPServer | None = None
+        self._in_flight = InFlight()
+        self._tls: TlsConfig | None = None
         self._grpc: GrpcServer | None = None
         self._config_poller: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -170,6 +175,8 @@ class ServingSession:
                 _check_base_paths(models)
                 self.monitoring = _monitoring(options)
                 self.batching = _batching(options)
+                self._tls = read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
+                ssl_context = rest_ssl_context(self._tls) if self._tls is not None else None
             except ConfigError as exc:
                 return LoadFailed("", exc.message)
             rest_sockets: list[socket.socket] = []
@@ -211,7 +218,7 @@ class ServingSession:
             rest_port = 0
             if rest_sockets:
                 rest_port = rest_sockets[0].getsockname()[1]
-                self._loop.run_sync(self._start_rest(rest_sockets))
+                self._loop.run_sync(self._start_rest(rest_sockets, ssl_context))
                 log.info("Exporting HTTP/REST API at:%s:%d ...", options.host, rest_port)
             engine.start_polling()
             self._start_config_poller()
@@ -233,10 +240,13 @@ class ServingSession:
             allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
         )
 
-    async def _start_rest(self, sockets: list[socket.socket]) -> None:
+    async def _start_rest(self, sockets: list[socket.socket], ssl_context: ssl.SSLContext | None) -> None:
         assert self.engine is not None
         rest = RestOptions(
-            timeout_ms=self.options.rest_api_timeout_in_ms, enable_cors=self.options.rest_api_enable_cors_support
+            timeout_ms=self.options.rest_api_timeout_in_ms,
+            enable_cors=self.options.rest_api_enable_cors_support,
+            max_body_bytes=self.options.rest_api_max_body_bytes,
+            auth_token=self.options.auth_token,
         )
         hooks = WorkbenchHooks(
             metrics=self.metrics.render if self.monitoring.enable else None,
@@ -245,8 +255,10 @@ class ServingSession:
             unload=self.undeploy,
             splits=self.engine.router.split,
         )
-        app = make_app(self.engine, rest, hooks)
-        self._http = tornado.httpserver.HTTPServer(app, max_body_size=rest.max_body_bytes)
+        self._in_flight = InFlight()
+        app = make_app(self.engine, rest, hooks, self._in_flight)
+        # Bodies stream into the handler, which answers 413 past the limit; tornado's own cap stops the rest.
+        self._http = tornado.httpserver.HTTPServer(app, max_body_size=rest.max_body_bytes, ssl_options=ssl_context)
         for sock in sockets:
             sock.listen(128)
         self._http.add_sockets(sockets)
@@ -262,6 +274,10 @@ class ServingSession:
             socket_path=options.grpc_socket_path,
             channel_arguments=parse_channel_arguments(options.grpc_channel_arguments),
             max_concurrent_rpcs=options.grpc_max_threads or None,
+            tls=self._tls,
+            auth_token=options.auth_token,
+            max_receive_message_bytes=options.grpc_max_receive_message_bytes,
+            enable_profiler=options.enable_profiler,
         )
         server = GrpcServer(self.engine, grpc_options, self.reload)
         port = server.bind()
@@ -290,6 +306,8 @@ class ServingSession:
                 self.reload(read_model_server_config(path))
             except TfServeError as exc:
                 log.error("Keeping the last good model config: %s", exc.message)
+            except Exception:  # the poller must outlive any bad config, or later fixes are missed
+                log.exception("Keeping the last good model config: applying %s failed", path)
 
     def reload(self, models: Sequence[ModelConfig]) -> None:
         """Apply a new model config while serving (blocks until its versions load)."""
@@ -382,22 +400,33 @@ class ServingSession:
             remove_info_file(self._info_file)
             self._info_file = None
         if self._loop is not None:
-            if self._http is not None:
-                self._loop.run_sync(self._stop_rest())
-            if self._grpc is not None:
-                self._loop.run_sync(self._grpc.stop())
-                self._grpc = None
+            self._loop.run_sync(self._drain(self.options.shutdown_grace_seconds))
             self._loop.close()
             self._loop = None
         if self.engine is not None:
             self.engine.stop()
         self.engine = None
 
-    async def _stop_rest(self) -> None:
-        assert self._http is not None
-        self._http.stop()
-        await self._http.close_all_connections()
-        self._http = None
+    async def _drain(self, grace: float) -> None:
+        """Stop accepting (both ports refuse new connections and calls at once), let requests in flight
+        finish for up to ``grace`` seconds, then close every connection."""
+        http, grpc_server = self._http, self._grpc
+        self._http = self._grpc = None
+        if http is not None:
+            http.stop()
+        waits: list[Coroutine[Any, Any, Any]] = [self._in_flight.wait_idle(grace)]
+        if grpc_server is not None:
+            waits.append(grpc_server.stop(grace))
+        results = await asyncio.gather(*waits, return_exceptions=True)
+        if results[0] is False:
+            log.warning(
+                "Closing the REST port with %d requests still in flight after %.1fs", self._in_flight.count, grace
+            )
+        for result in results[1:]:
+            if isinstance(result, BaseException):
+                log.error("Stopping the gRPC server failed: %s", result)
+        if http is not None:
+            await http.close_all_connections()
 
 
 def _read_text(path: str) -> str | None:

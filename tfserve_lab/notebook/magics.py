@@ -55,6 +55,9 @@ def _build_parser() -> _Parser:
     start.add_argument("--batching-parameters", metavar="FILE", help="BatchingParameters text proto")
     start.add_argument("--monitoring", metavar="FILE", help="MonitoringConfig text proto (default: on, standard path)")
     start.add_argument("--poll", type=float, default=1.0, help="seconds between model repository polls")
+    start.add_argument(
+        "--profiler", action="store_true", help="answer TensorFlow's profiler on the gRPC port (TensorBoard Profile)"
+    )
 
     commands.add_parser("stop", help="stop the engine")
     commands.add_parser("status", help="engine, models, versions, states and labels")
@@ -192,6 +195,7 @@ class TfServeMagics(Magics):
             monitoring_enabled=args.monitoring is None,
             monitoring_config_file=args.monitoring or "",
             file_system_poll_wait_seconds=args.poll,
+            enable_profiler=args.profiler,
         )
         result = api.start(options=options)
         if isinstance(result, (Started, AlreadyRunning)):

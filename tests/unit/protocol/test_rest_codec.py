@@ -689,7 +689,8 @@ def test_model_metadata_matches_tf_servings_testdata(name: str, testdata: Path) 
 
 
 def _examples(body: str) -> tuple[str, list[Any]]:
-    example_pb2 = pytest.importorskip("tensorflow.core.example.example_pb2")
+    from tensorflow.core.example import example_pb2
+
     decoded = codec.decode_examples_request(parse_json_body(body.encode()))
     return decoded.signature_name, [example_pb2.Example.FromString(raw) for raw in decoded.examples]
 
@@ -777,7 +778,6 @@ def test_examples_with_context_merge_like_tf_serving() -> None:
     ],
 )
 def test_example_errors(body: str, expected: str) -> None:
-    pytest.importorskip("tensorflow.core.example.example_pb2")
     with pytest.raises(TfServeError) as info:
         codec.decode_examples_request(parse_json_body(body.encode()))
     assert (info.value.code, info.value.message) == (ErrorCode.INVALID_ARGUMENT, expected)

@@ -19,7 +19,11 @@ from tfserve_lab.core.engine import Engine
 from tfserve_lab.core.events import EngineEvent, VersionChanged
 from tfserve_lab.core.types import VersionState
 from tfserve_lab.errors import ConfigError, TfServeError
+from tfserve_lab.protocol.auth import AuthInterceptor
+from tfserve_lab.protocol.grpc.guard import ErrorGuard
+from tfserve_lab.protocol.grpc.profiler import PROFILER_SERVICE, ProfilerForwarder
 from tfserve_lab.protocol.grpc.servicers import ModelServicer, PredictionServicer
+from tfserve_lab.tls import TlsConfig
 
 __all__ = ["GrpcOptions", "GrpcServer", "parse_channel_arguments"]
 
@@ -39,6 +43,17 @@ class GrpcOptions:
     socket_path: str = ""
     channel_arguments: tuple[tuple[str, str | int], ...] = ()
     max_concurrent_rpcs: int | None = None
+    # tfserve-lab's exposure settings: TLS (--ssl_config_file), bearer token, largest request message.
+    tls: TlsConfig | None = None
+    auth_token: str = ""
+    max_receive_message_bytes: int = _INT32_MAX
+    enable_profiler: bool = False
+
+
+def _receive_limit(arguments: dict[str, str | int]) -> int:
+    """The receive limit in force (a user channel argument may have set it), as a byte count."""
+    value = arguments.get("grpc.max_receive_message_length", _INT32_MAX)
+    return int(value) if isinstance(value, int) and value > 0 else _INT32_MAX
 
 
 def parse_channel_arguments(text: str) -> tuple[tuple[str, str | int], ...]:
@@ -61,24 +76,37 @@ class GrpcServer:
     def __init__(self, engine: Engine, options: GrpcOptions, reload: Callable[[Sequence[ModelConfig]], None]) -> None:
         self.engine = engine
         self.options = options
-        # TF Serving lifts gRPC's message size limits (SetMaxMessageSize(INT_MAX)); user arguments win.
+        # TF Serving lifts gRPC's message size limits (SetMaxMessageSize(INT_MAX)); the receive limit is
+        # --grpc_max_receive_message_bytes (gRPC answers RESOURCE_EXHAUSTED past it); user arguments win.
         defaults: dict[str, str | int] = {
-            "grpc.max_receive_message_length": _INT32_MAX,
+            "grpc.max_receive_message_length": min(options.max_receive_message_bytes, _INT32_MAX) or _INT32_MAX,
             "grpc.max_send_message_length": _INT32_MAX,
             "grpc.so_reuseport": 0,
         }
         defaults.update(dict(options.channel_arguments))
-        self.server = grpc.aio.server(
-            options=list(defaults.items()), maximum_concurrent_rpcs=options.max_concurrent_rpcs
+        interceptors: list[grpc.aio.ServerInterceptor] = (
+            [AuthInterceptor(options.auth_token)] if options.auth_token else []
         )
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(engine), self.server)
+        interceptors.append(ErrorGuard())
+        self.server = grpc.aio.server(
+            options=list(defaults.items()),
+            maximum_concurrent_rpcs=options.max_concurrent_rpcs,
+            interceptors=interceptors,
+        )
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(engine, max_tensor_bytes=_receive_limit(defaults)), self.server
+        )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(engine, reload), self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (*_SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-            self.server,
-        )
+        names = [*_SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+        self.profiler: ProfilerForwarder | None = None
+        if options.enable_profiler:
+            # TF Serving answers TensorFlow's profiler on its gRPC port (--enable_profiler, default true).
+            self.profiler = ProfilerForwarder()
+            self.server.add_generic_rpc_handlers((self.profiler,))
+            names.append(PROFILER_SERVICE)
+        reflection.enable_server_reflection(names, self.server)
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Future[None]] = set()
@@ -86,12 +114,24 @@ class GrpcServer:
     def bind(self) -> int:
         """Bind the TCP port (and the Unix socket); returns the TCP port bound."""
         address = f"[{self.options.host}]" if ":" in self.options.host else self.options.host
-        self.port = self.server.add_insecure_port(f"{address}:{self.options.port}")
+        self.port = self._add_port(f"{address}:{self.options.port}")
         if self.port == 0:
             raise OSError(f"Could not bind gRPC port {self.options.port}")
         if self.options.socket_path:
-            self.server.add_insecure_port(f"unix:{self.options.socket_path}")
+            self._add_port(f"unix:{self.options.socket_path}")
         return self.port
+
+    def _add_port(self, address: str) -> int:
+        # As TF Serving's BuildServerCredentialsFromSSLConfigFile: the same credentials on every listener.
+        tls = self.options.tls
+        if tls is None:
+            return self.server.add_insecure_port(address)
+        credentials = grpc.ssl_server_credentials(
+            [(tls.server_key.encode(), tls.server_cert.encode())],
+            root_certificates=tls.custom_ca.encode() or None,
+            require_client_auth=tls.client_verify,
+        )
+        return self.server.add_secure_port(address, credentials)
 
     async def start(self) -> None:
         """Start serving and mark every AVAILABLE model SERVING."""
@@ -128,3 +168,5 @@ class GrpcServer:
         self._loop = None
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.profiler is not None:
+            await self.profiler.close()

@@ -7,11 +7,13 @@ each method is thin. The ErrorCode -> gRPC status table is the only one.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
+import numpy as np
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -25,6 +27,7 @@ from tensorflow_serving.apis import (
 )
 
 from tfserve_lab.config import ModelConfig, models_from_proto
+from tfserve_lab.core.dtypes import DT_NAME, DT_NUMBER, NUMPY_BY_DT
 from tfserve_lab.core.engine import CLASSIFY_METHOD, REGRESS_METHOD, Engine
 from tfserve_lab.core.types import DEFAULT_SIGNATURE, ModelSpec, RequestContext
 from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
@@ -34,6 +37,7 @@ from tfserve_lab.protocol.grpc.metadata import signature_def_map
 __all__ = ["GRPC_STATUS", "ModelServicer", "PredictionServicer"]
 
 GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {code: grpc.StatusCode[code.name] for code in ErrorCode}
+DT_STRING = DT_NUMBER["DT_STRING"]
 # grpc_status_util.cc: messages over 1024 characters are cut.
 _MESSAGE_LIMIT = 1024
 
@@ -84,8 +88,11 @@ def serialized_examples(proto: Any) -> list[bytes]:
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """tensorflow.serving.PredictionService over one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, max_tensor_bytes: int = 2**31 - 1) -> None:
         self.engine = engine
+        # A TensorProto's shape may ask for far more elements than it carries (the last value repeats):
+        # no decoded input may outgrow the largest message the server accepts.
+        self.max_tensor_bytes = max_tensor_bytes
 
     async def _fail(
         self, context: grpc.aio.ServicerContext, spec: Any, method: str, ctx: RequestContext, exc: TfServeError
@@ -100,9 +107,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             with self.engine.acquire(spec, ctx.headers) as handle:
                 inputs = {}
                 for alias, tensor in request.inputs.items():
+                    _check_tensor_size(alias, tensor, self.max_tensor_bytes)
                     try:
                         inputs[alias] = tensor_proto_to_ndarray(tensor)
-                    except InvalidArgument:
+                    except (InvalidArgument, ValueError, MemoryError):
+                        # ValueError: shapes numpy cannot hold (rank > 64), TF Serving's "cannot parse" too.
                         raise InvalidArgument(f"tensor parsing error: {alias}") from None
                 result = await self.engine.predict(
                     handle, spec.signature_name, inputs, output_filter=list(request.output_filter), context=ctx
@@ -192,6 +201,22 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         response.model_spec.version.value = result.version
         response.metadata["signature_def"].Pack(signature_def_map(result.signatures))
         return response
+
+
+def _check_tensor_size(alias: str, tensor: Any, limit: int) -> None:
+    """Refuse, before allocating, a tensor whose shape would decode to more than ``limit`` bytes."""
+    sizes = [dim.size for dim in tensor.tensor_shape.dim]
+    count = math.prod(sizes)
+    if any(size < 0 for size in sizes) or count >= 2**63:
+        return  # an invalid shape: the codec refuses it with TF Serving's message
+    itemsize = NUMPY_BY_DT.get(DT_NAME.get(tensor.dtype, ""), np.dtype(np.float64)).itemsize
+    size = count * max(itemsize, 8 if tensor.dtype == DT_STRING else 1)
+    if size > limit:
+        raise TfServeError(
+            f"Input tensor {alias} would take {size} bytes once decoded, more than the limit of {limit} bytes "
+            "(--grpc_max_receive_message_bytes).",
+            code=ErrorCode.RESOURCE_EXHAUSTED,
+        )
 
 
 def _check_tasks(tasks: Sequence[Any]) -> None:

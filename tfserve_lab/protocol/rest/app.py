@@ -6,13 +6,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from tfserve_lab.core.engine import Engine
-from tfserve_lab.protocol.rest.handlers import MetricsHandler, ModelsHandler, NotFoundHandler, RestOptions
+from tfserve_lab.protocol.auth import bearer_token_matches
+from tfserve_lab.protocol.rest.handlers import (
+    InFlight,
+    MetricsHandler,
+    ModelsHandler,
+    NotFoundHandler,
+    RestOptions,
+    UnauthenticatedHandler,
+)
 from tfserve_lab.protocol.rest.workbench import StatsHandler, SummaryHandler, UnloadHandler, engine_summary
 
-__all__ = ["RestOptions", "WorkbenchHooks", "make_app"]
+__all__ = ["InFlight", "RestOptions", "WorkbenchHooks", "make_app"]
 
 
 @dataclass(frozen=True)
@@ -26,11 +35,34 @@ class WorkbenchHooks:
     splits: Callable[[str], dict[int, int]] | None = None
 
 
-def make_app(engine: Engine, options: RestOptions, hooks: WorkbenchHooks | None = None) -> tornado.web.Application:
-    """The tornado application serving ``/v1/models/...``, metrics and the workbench routes."""
+class _Application(tornado.web.Application):
+    """Routes every request without the bearer token (when one is set) to the 401 handler."""
+
+    def __init__(self, routes: list[Any], options: RestOptions, **settings: Any) -> None:
+        super().__init__(routes, **settings)
+        self.rest_options = options
+
+    def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> tornado.web._HandlerDelegate:
+        options = self.rest_options
+        # CORS preflights carry no credentials by design; they reveal nothing and must pass.
+        preflight = options.enable_cors and request.method == "OPTIONS"
+        authorized = bearer_token_matches(options.auth_token, request.headers.get("Authorization"))
+        if not authorized and not preflight:
+            return self.get_handler_delegate(request, UnauthenticatedHandler, {"options": options})
+        return super().find_handler(request, **kwargs)
+
+
+def make_app(
+    engine: Engine, options: RestOptions, hooks: WorkbenchHooks | None = None, in_flight: InFlight | None = None
+) -> tornado.web.Application:
+    """The tornado application serving ``/v1/models/...``, metrics and the workbench routes.
+
+    ``in_flight`` counts the model requests being answered, for a graceful stop.
+    """
     hooks = hooks or WorkbenchHooks()
+    models_args = {"engine": engine, "options": options, "in_flight": in_flight or InFlight()}
     routes: list[Any] = [
-        (r"/v1/models/(.*)", ModelsHandler, {"engine": engine, "options": options}),
+        (r"/v1/models/(.*)", ModelsHandler, models_args),
         (r"/tfserve-lab/summary", SummaryHandler, {"summary": lambda: engine_summary(engine, hooks.splits)}),
     ]
     if hooks.metrics is not None:
@@ -39,8 +71,9 @@ def make_app(engine: Engine, options: RestOptions, hooks: WorkbenchHooks | None 
         routes.append((r"/tfserve-lab/stats", StatsHandler, {"stats": hooks.stats}))
     if hooks.unload is not None:
         routes.append((r"/tfserve-lab/models/([^/]+)/versions/(\d+)/unload", UnloadHandler, {"unload": hooks.unload}))
-    return tornado.web.Application(
+    return _Application(
         routes,
+        options,
         default_handler_class=NotFoundHandler,
         default_handler_args={"options": options},
     )

@@ -214,11 +214,17 @@ def _leaf(dtype: str) -> Callable[[Any], Any]:
     return leaf
 
 
+# numpy holds at most 64 dimensions (TensorFlow 254): deeper nesting is refused, not crashed on.
+_MAX_RANK = 64
+
+
 def _dense_shape(value: Any) -> list[int]:
     """``GetDenseTensorShape``: the sizes along the first element of each nested list."""
     shape = []
     while type(value) is list:
         shape.append(len(value))
+        if len(shape) > _MAX_RANK:
+            raise InvalidArgument(f"Too many dimensions in tensor: lists nested deeper than {_MAX_RANK} levels.")
         if not value:
             break
         value = value[0]

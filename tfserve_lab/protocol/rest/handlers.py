@@ -7,10 +7,11 @@ derives from the canonical status (the table below is the only one).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +20,18 @@ import tornado.web
 from tfserve_lab.core.engine import Engine
 from tfserve_lab.core.types import DEFAULT_SIGNATURE, ModelSpec, RequestContext
 from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
+from tfserve_lab.protocol.auth import UNAUTHENTICATED_MESSAGE
 from tfserve_lab.protocol.rest import codec
 
-__all__ = ["HTTP_STATUS", "MetricsHandler", "ModelsHandler", "NotFoundHandler", "RestOptions"]
+__all__ = [
+    "HTTP_STATUS",
+    "InFlight",
+    "MetricsHandler",
+    "ModelsHandler",
+    "NotFoundHandler",
+    "RestOptions",
+    "UnauthenticatedHandler",
+]
 
 log = logging.getLogger("tfserve_lab.rest")
 
@@ -51,13 +61,49 @@ _PREDICT_URL = re.compile(r"(?i)([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]
 _STATUS_URL = re.compile(r"(?i)([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
 
 
+# A body declared over the limit is still read (and dropped) up to this many times the limit, so the
+# client reads the 413 instead of a reset connection; past that the connection is simply closed.
+_DRAIN_FACTOR = 4
+
+
 @dataclass(frozen=True)
 class RestOptions:
-    """REST flags: timeout, CORS, body size limit."""
+    """REST flags: timeout, CORS, body size limit, bearer token."""
 
     timeout_ms: int = 30000
     enable_cors: bool = False
-    max_body_bytes: int = 256 * 1024 * 1024
+    max_body_bytes: int = 64 * 1024 * 1024
+    auth_token: str = ""
+
+
+class InFlight:
+    """Counts model requests being answered, so a stop can wait for them (on the engine loop)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle: asyncio.Event | None = None
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        """Count the request for the duration of the block."""
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0 and self._idle is not None:
+                self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in flight, at most ``timeout`` seconds; returns whether it got there."""
+        if self.count == 0:
+            return True
+        self._idle = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
 
 class _BaseHandler(tornado.web.RequestHandler):
@@ -68,7 +114,13 @@ class _BaseHandler(tornado.web.RequestHandler):
         if getattr(self, "rest_options", None) is not None and self.rest_options.enable_cors:
             self.set_header("Access-Control-Allow-Origin", "*")
             self.set_header("Access-Control-Allow-Methods", "POST, GET")
-            self.set_header("Access-Control-Allow-Headers", "Content-Type")
+            allowed = "Content-Type, Authorization" if self.rest_options.auth_token else "Content-Type"
+            self.set_header("Access-Control-Allow-Headers", allowed)
+
+    def _use(self, options: RestOptions) -> None:
+        # Tornado sets the default headers before initialize() hands over the options: set them again.
+        self.rest_options = options
+        self.set_default_headers()
 
     def options_preflight(self) -> None:
         if not self.rest_options.enable_cors:
@@ -96,7 +148,7 @@ class NotFoundHandler(_BaseHandler):
     """Anything outside ``/v1/models/``."""
 
     def initialize(self, options: RestOptions) -> None:
-        self.rest_options = options
+        self._use(options)
 
     def prepare(self) -> None:
         if self.request.method == "OPTIONS":
@@ -105,24 +157,72 @@ class NotFoundHandler(_BaseHandler):
         self._fail(ErrorCode.NOT_FOUND, f"Malformed request: {self.request.method} {self.request.path}")
 
 
+class UnauthenticatedHandler(_BaseHandler):
+    """Every request without the ``--auth_token`` bearer token: 401 in TF Serving's error shape."""
+
+    def initialize(self, options: RestOptions) -> None:
+        self._use(options)
+
+    def prepare(self) -> None:
+        self.set_header("WWW-Authenticate", 'Bearer realm="tfserve-lab"')
+        self._fail(ErrorCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
+
+
 class MetricsHandler(_BaseHandler):
     """Prometheus text exposition on the monitoring path."""
 
     def initialize(self, render: Callable[[], bytes], options: RestOptions) -> None:
         self.render = render
-        self.rest_options = options
+        self._use(options)
 
     def get(self) -> None:
         self.set_header("Content-Type", "text/plain")  # what TF Serving's exporter sends
         self.finish(self.render())
 
 
+@tornado.web.stream_request_body
 class ModelsHandler(_BaseHandler):
-    """``/v1/models/NAME[/versions/N|/labels/L][:predict|:classify|:regress|/metadata]``."""
+    """``/v1/models/NAME[/versions/N|/labels/L][:predict|:classify|:regress|/metadata]``.
 
-    def initialize(self, engine: Engine, options: RestOptions) -> None:
+    The body streams in so its size is checked as it arrives: a body over
+    ``--rest_api_max_body_bytes`` is refused with 413 before it is held in memory.
+    """
+
+    def initialize(self, engine: Engine, options: RestOptions, in_flight: InFlight | None = None) -> None:
         self.engine = engine
-        self.rest_options = options
+        self._use(options)
+        self.in_flight = in_flight or InFlight()
+        self._chunks: list[bytes] = []
+        self._received = 0
+
+    def prepare(self) -> None:
+        limit = self.rest_options.max_body_bytes
+        declared = self.request.headers.get("Content-Length")
+        size = int(declared) if declared is not None and declared.isdigit() else None
+        if size is not None and size > limit * _DRAIN_FACTOR:
+            self._too_large(size)  # answered at once; tornado closes the connection unread
+        elif size is None or size > limit:
+            # Read the rest (dropping it past the limit) so the client gets to read the 413 in post().
+            self.request.connection.set_max_body_size(limit * _DRAIN_FACTOR)  # type: ignore[union-attr]
+
+    def data_received(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._received <= self.rest_options.max_body_bytes:
+            self._chunks.append(chunk)
+        else:
+            self._chunks.clear()  # over the limit: keep nothing, answer 413 once the body is in
+
+    def _too_large(self, size: int) -> None:
+        self.set_status(413)
+        self.finish(
+            codec.encode_error(
+                f"Request body of {size} bytes is larger than the limit of {self.rest_options.max_body_bytes} "
+                "bytes (--rest_api_max_body_bytes)."
+            )
+        )
+
+    def _body(self) -> bytes:
+        return b"".join(self._chunks)
 
     def options(self, path: str) -> None:  # type: ignore[override]
         self.options_preflight()
@@ -130,7 +230,17 @@ class ModelsHandler(_BaseHandler):
     def _malformed(self) -> None:
         self._fail(ErrorCode.INVALID_ARGUMENT, f"Malformed request: {self.request.method} {self.request.path}")
 
+    def put(self, path: str) -> None:
+        """TF Serving answers any other method on ``/v1/`` as a malformed request."""
+        self._malformed()
+
+    delete = patch = put
+
     async def get(self, path: str) -> None:
+        with self.in_flight.track():
+            self._get(path)
+
+    def _get(self, path: str) -> None:
         match = _STATUS_URL.fullmatch(path)
         if match is None:
             self._malformed()
@@ -149,6 +259,13 @@ class ModelsHandler(_BaseHandler):
         self.finish(body)
 
     async def post(self, path: str) -> None:
+        if self._received > self.rest_options.max_body_bytes:
+            self._too_large(self._received)
+            return
+        with self.in_flight.track():
+            await self._post(path)
+
+    async def _post(self, path: str) -> None:
         match = _PREDICT_URL.fullmatch(path)
         if match is None:
             self._malformed()
@@ -156,7 +273,11 @@ class ModelsHandler(_BaseHandler):
         name, version, label, verb = match.groups()
         verb = verb.lower()
         context = RequestContext("rest", time.perf_counter(), self.request.headers)
-        spec = ModelSpec(name, _version(version), label)
+        try:
+            spec = ModelSpec(name, _version(version), label)
+        except TfServeError as exc:
+            self._fail(exc.code, exc.message)
+            return
         try:
             run = self._predict if verb == "predict" else self._examples
             body = await self._with_timeout(run(spec, verb, context))
@@ -174,7 +295,7 @@ class ModelsHandler(_BaseHandler):
             raise TfServeError("Request timed out.", code=ErrorCode.DEADLINE_EXCEEDED) from None
 
     async def _predict(self, spec: ModelSpec, verb: str, context: RequestContext) -> bytes:
-        doc = codec.parse_json_body(self.request.body)
+        doc = codec.parse_json_body(self._body())
         with self.engine.acquire(spec, self.request.headers) as handle:
             key = codec.signature_name_of(doc) or DEFAULT_SIGNATURE
             info = handle.servable.signatures.get(key)
@@ -185,7 +306,7 @@ class ModelsHandler(_BaseHandler):
         return codec.encode_predict_response(result.outputs, request.row_format)
 
     async def _examples(self, spec: ModelSpec, verb: str, context: RequestContext) -> bytes:
-        doc = codec.parse_json_body(self.request.body)
+        doc = codec.parse_json_body(self._body())
         request = codec.decode_examples_request(doc)
         with self.engine.acquire(spec, self.request.headers) as handle:
             if verb == "classify":
@@ -199,6 +320,9 @@ def _version(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        return int(text)
+        version = int(text)
     except ValueError:
-        raise InvalidArgument(f"Failed to convert version: {text} to numeric.") from None
+        version = -1
+    if not 0 <= version < 2**63:  # safe_strto64, as TF Serving parses it
+        raise InvalidArgument(f"Failed to convert version: {text} to numeric.")
+    return version

@@ -106,6 +106,26 @@ def test_compare_classifier_matches_numpy(served: Served) -> None:
     assert "p95" in text
 
 
+def test_compare_widget_lists_and_runs(served: Served) -> None:
+    from tfserve_lab.notebook.compare_widget import CompareWidget
+
+    namespace = {"x": served.x, "y": served.classes, "not_an_array": 3, "_hidden": served.x}
+    widget = CompareWidget(namespace, "clf")
+    assert set(widget.model.options) >= {"clf", "reg", "dash"}
+    assert widget.model.value == "clf"
+    assert [value for _, value in widget.version_a.options] == [1, 2]
+    assert list(widget.data.options) == ["x", "y"]
+    assert list(widget.labels.options) == ["(none)", "x", "y"]
+    widget.data.value, widget.labels.value = "x", "y"
+    widget.version_a.value, widget.version_b.value = 1, 2
+    report = widget.run()
+    assert report is not None
+    _check_classifier(report, *_keras(served.clf, served.x), served.classes)
+    widget.data.value = "y"  # classes are no model input: one line, no exception
+    assert widget.run() is None
+    assert widget.message.value
+
+
 def test_compare_regressor_mse_labels_and_chart(served: Served) -> None:
     api.label("reg", {"stable": 1, "canary": 2})
     report = compare("reg", "stable", "canary", served.x, served.targets, batch_size=128)

@@ -118,7 +118,7 @@ def _build_parser() -> _Parser:
     k8s.add_argument("--kserve", action="store_true")
 
     compare = commands.add_parser("compare", help="compare two versions on the same data, or over shadow traffic")
-    compare.add_argument("name", metavar="NAME")
+    compare.add_argument("name", nargs="?", metavar="NAME", help="without A, B and --data: the compare widget")
     # A and B are optional only so that `compare NAME --shadow` parses; _cmd_compare requires them otherwise.
     compare.add_argument("a", nargs="?", metavar="A", help="version or label")
     compare.add_argument("b", nargs="?", metavar="B", help="version or label")
@@ -322,10 +322,17 @@ class TfServeMagics(Magics):
         from tfserve_lab.notebook.compare import compare, compare_shadow
 
         if args.shadow:
+            if args.name is None:
+                raise UsageError("--shadow needs the model NAME")
             if args.a is not None or args.data is not None or args.labels is not None:
                 raise UsageError("--shadow compares the recorded live traffic: give only NAME")
             return compare_shadow(args.name)
-        if args.a is None or args.b is None or args.data is None:
+        if args.a is None and args.b is None and args.data is None:
+            from tfserve_lab.notebook.compare_widget import CompareWidget
+
+            api.current()  # the widget lists the served models: the engine must run
+            return CompareWidget(self.shell.user_ns, args.name)
+        if args.name is None or args.a is None or args.b is None or args.data is None:
             raise UsageError("give two versions and the data: compare NAME A B --data VAR [--labels VAR]")
         data = self._variable(args.data)
         labels = self._variable(args.labels) if args.labels else None

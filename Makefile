@@ -31,6 +31,8 @@ lint: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	cd labextension && npm test --silent
 	$(BIN)/python -m pytest
 

@@ -6,7 +6,7 @@ an engine starts.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from tfserve_lab._version import __version__
 
 __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
 

@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from tfserve_lab import __version__
+from tfserve_lab._version import __version__
 from tfserve_lab.errors import ConfigError
 from tfserve_lab.flags import parse_flags, usage
 from tfserve_lab.results import LoadFailed, PortInUse, Started

@@ -374,7 +374,7 @@ class ServingSession:
 
     def _register(self, info: ServerInfo) -> None:
         """Write the discovery file the Jupyter server extension lists (notebook engines only)."""
-        from tfserve_lab import __version__
+        from tfserve_lab._version import __version__
         from tfserve_lab.protocol.discovery import EngineRecord, kernel_id_from_connection_file, write_info_file
 
         record = EngineRecord(

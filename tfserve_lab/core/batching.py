@@ -28,6 +28,7 @@ import numpy as np
 from tfserve_lab.batching_params import check_batching_config
 from tfserve_lab.config import BatchingConfig
 from tfserve_lab.core.batch_merge import merge_inputs, round_to_allowed_size, split_outputs, task_size
+from tfserve_lab.core.call_costs import CallCosts
 from tfserve_lab.core.events import BatchRun
 from tfserve_lab.core.registry import ServableHandle
 from tfserve_lab.core.servables.base import Servable
@@ -110,6 +111,8 @@ class Batcher:
         config: BatchingConfig,
         executor: Executor,
         on_batch: Callable[[BatchRun], None] | None = None,
+        *,
+        costs: CallCosts | None = None,
     ) -> None:
         """Check ``config`` as TF Serving does at model load.
 
@@ -118,6 +121,7 @@ class Batcher:
             executor: runs the model calls (the batch threads); the batcher itself keeps at most
                 ``num_batch_threads`` calls in flight, across all its queues.
             on_batch: called on the loop thread after each model call.
+            costs: measured call durations; batches of calls measured cheap run on the loop itself.
 
         Raises:
             ConfigError: options TF Serving refuses.
@@ -126,6 +130,7 @@ class Batcher:
         self.config = config
         self._executor = executor
         self._on_batch = on_batch
+        self._costs = costs
         self._exec_size = config.execution_batch_size
         self._max_enqueued = max(1, config.max_enqueued_batches)
         self._timeout_s = config.batch_timeout_micros / 1e6
@@ -352,6 +357,20 @@ class Batcher:
             batch,
             self.config.pad_variable_length_inputs,
         )
+        cost_key = (id(queue.servable), queue.signature)
+        if self._costs is not None and self._costs.cheap(cost_key):
+            # A cheap call costs less than the hand-off to a batch thread: run it right here.
+            future = self._loop.create_future()
+            try:
+                future.set_result(job())
+            except Exception as exc:  # noqa: BLE001 - delivered to the batch's waiters, as from a thread
+                future.set_exception(exc)
+            self._costs.record(cost_key, batch.runtime_s)
+            self._free_threads -= 1
+            queue.running += 1
+            # Finish on the next loop pass: keeps the pump from recursing and lets I/O in between.
+            self._loop.call_soon(self._finished, queue, batch, future)
+            return
         try:
             future = self._loop.run_in_executor(self._executor, job)
         except RuntimeError:
@@ -362,6 +381,9 @@ class Batcher:
         self._free_threads -= 1
         queue.running += 1
         future.add_done_callback(functools.partial(self._finished, queue, batch))
+        costs = self._costs
+        if costs is not None:
+            future.add_done_callback(lambda _: costs.record(cost_key, batch.runtime_s) if batch.ran else None)
 
     def _finished(self, queue: _Queue, batch: _Batch, future: asyncio.Future[list[Outputs]]) -> None:
         """Back on the loop: fan the batch's outcome out to its tasks, then schedule more."""

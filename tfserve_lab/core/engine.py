@@ -10,13 +10,14 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tfserve_lab.config import BatchingConfig, ModelConfig
+from tfserve_lab.core.call_costs import CallCosts
 from tfserve_lab.core.events import EngineEvent, Observer, RequestDone
 from tfserve_lab.core.registry import Registry, ServableHandle
 from tfserve_lab.core.router import Router
@@ -66,6 +67,8 @@ class EngineOptions:
     watcher: WatcherOptions = field(default_factory=WatcherOptions)
     batching: BatchingConfig | None = None
     num_model_threads: int = 4
+    # Model calls measured faster than this run on the engine loop instead of a batch thread.
+    inline_calls_below_s: float = 0.001
     allow_labels_for_unavailable: bool = False
 
 
@@ -88,7 +91,10 @@ class Engine:
         from tfserve_lab.core.batching import Batcher
 
         batching = self.options.batching
-        self._batcher = Batcher(batching, self._executor, self._emit) if batching is not None else None
+        self._costs = CallCosts(self.options.inline_calls_below_s)
+        self._batcher = (
+            Batcher(batching, self._executor, self._emit, costs=self._costs) if batching is not None else None
+        )
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -274,8 +280,19 @@ class Engine:
     ) -> dict[str, np.ndarray]:
         if self._batcher is not None:
             return await self._batcher.submit(handle, signature_name, inputs, output_keys)
+        key = (id(handle.servable), signature_name)
+        if self._costs.cheap(key):
+            started = time.perf_counter()
+            try:
+                return handle.servable.run(signature_name, inputs, output_keys)
+            finally:
+                self._costs.record(key, time.perf_counter() - started)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, handle.servable.run, signature_name, inputs, output_keys)
+        outputs, seconds = await loop.run_in_executor(
+            self._executor, _timed, handle.servable.run, signature_name, inputs, output_keys
+        )
+        self._costs.record(key, seconds)
+        return outputs
 
     def record_failure(self, spec: ModelSpec, method: str, context: RequestContext | None, exc: TfServeError) -> None:
         """Count a request that failed before the engine ran it (bad body, unknown model), once."""
@@ -312,6 +329,18 @@ class Engine:
                     examples=examples,
                 )
             )
+
+
+def _timed(
+    run: Callable[[str, Mapping[str, np.ndarray], Sequence[str] | None], dict[str, np.ndarray]],
+    signature: str,
+    inputs: Mapping[str, np.ndarray],
+    output_keys: Sequence[str] | None,
+) -> tuple[dict[str, np.ndarray], float]:
+    """Run a model call on a batch thread and measure it there (queueing excluded)."""
+    started = time.perf_counter()
+    outputs = run(signature, inputs, output_keys)
+    return outputs, time.perf_counter() - started
 
 
 def _protocol(context: RequestContext | None) -> str:

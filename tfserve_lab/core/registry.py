@@ -111,16 +111,16 @@ class Registry:
             for name, entry in self._models.items():
                 entry.removed = name not in wanted
             for name, model in wanted.items():
-                entry = self._models.get(name)
-                if entry is None or entry.config.base_path != model.base_path:
-                    if entry is not None:
+                current = self._models.get(name)
+                if current is None or current.config.base_path != model.base_path:
+                    if current is not None:
                         # A new base path is a new model; the old versions go when unloaded.
-                        entry.removed = True
-                        self._models[f"\0old:{name}:{id(entry)}"] = entry
+                        current.removed = True
+                        self._models[f"\0old:{name}:{id(current)}"] = current
                     self._models[name] = ModelEntry(model)
                 else:
-                    entry.config = model
-                    entry.removed = False
+                    current.config = model
+                    current.removed = False
 
     def set_labels(self, name: str, labels: Mapping[str, int]) -> None:
         """Replace a model's version labels, checking each points at a servable version."""

@@ -74,8 +74,9 @@ class Router:
         """The spec with a version filled in when routing applies, else unchanged."""
         if spec.version is not None or spec.label is not None:
             return spec
-        if headers:
-            pinned = headers.get(VERSION_HEADER) or headers.get(VERSION_HEADER.title())
+        # `in` first: tornado's HTTPHeaders.get raises and catches KeyError on a miss.
+        if headers and VERSION_HEADER in headers:
+            pinned = headers[VERSION_HEADER]
             if pinned:
                 try:
                     return ModelSpec(spec.name, int(pinned), None, spec.signature_name)

@@ -338,7 +338,7 @@ def _only_parse_example(model: Any) -> bool:
     if model.SubgraphsLength() != 1 or model.Subgraphs(0).OperatorsLength() != 1:
         return False
     op = model.Subgraphs(0).Operators(0)
-    return model.OperatorCodes(op.OpcodeIndex()).CustomCode() == b"ParseExampleV2"
+    return bool(model.OperatorCodes(op.OpcodeIndex()).CustomCode() == b"ParseExampleV2")
 
 
 def _buffer_bytes(model: Any, index: int) -> bytes:
@@ -347,7 +347,8 @@ def _buffer_bytes(model: Any, index: int) -> bytes:
 
 
 def _signature_shape(tensor: Any) -> Sequence[int]:
-    return tensor.ShapeSignatureAsNumpy() if tensor.ShapeSignatureLength() else tensor.ShapeAsNumpy()
+    shape = tensor.ShapeSignatureAsNumpy() if tensor.ShapeSignatureLength() else tensor.ShapeAsNumpy()
+    return [int(size) for size in shape]
 
 
 def _constant(model: Any, graph: Any, index: int) -> np.ndarray:

@@ -27,7 +27,7 @@ _MAX_RANK = 254
 _MAX_ELEMENTS = 2**63 - 1
 _LITTLE_ENDIAN = sys.byteorder == "little"
 # scomplex_val / dcomplex_val hold float32 / float64 (real, imag) pairs.
-_COMPLEX_PART = {"scomplex_val": np.dtype(np.float32), "dcomplex_val": np.dtype(np.float64)}
+_COMPLEX_PART: dict[str, np.dtype[Any]] = {"scomplex_val": np.dtype(np.float32), "dcomplex_val": np.dtype(np.float64)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,8 @@ class ProfilerForwarder(grpc.GenericRpcHandler):
             call = self._channel_for_loop().unary_unary(path)
             remaining = context.time_remaining()
             try:
-                return await call(request, timeout=remaining)
+                response: bytes = await call(request, timeout=remaining)
+                return response
             except grpc.aio.AioRpcError as exc:
                 await context.abort(exc.code(), exc.details() or "")
                 raise  # unreachable: abort raises

@@ -125,13 +125,13 @@ class GrpcServer:
         # As TF Serving's BuildServerCredentialsFromSSLConfigFile: the same credentials on every listener.
         tls = self.options.tls
         if tls is None:
-            return self.server.add_insecure_port(address)
+            return int(self.server.add_insecure_port(address))
         credentials = grpc.ssl_server_credentials(
             [(tls.server_key.encode(), tls.server_cert.encode())],
             root_certificates=tls.custom_ca.encode() or None,
             require_client_auth=tls.client_verify,
         )
-        return self.server.add_secure_port(address, credentials)
+        return int(self.server.add_secure_port(address, credentials))
 
     async def start(self) -> None:
         """Start serving and mark every AVAILABLE model SERVING."""
@@ -155,7 +155,7 @@ class GrpcServer:
             serving = any(s.state is VersionState.AVAILABLE for s in self.engine.status(model))
         except TfServeError:
             serving = False
-        return health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        return int(health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING)
 
     def _refresh_health(self, model: str) -> None:
         task = asyncio.ensure_future(self.health.set(model, self._health_of(model)))

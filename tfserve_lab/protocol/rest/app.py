@@ -8,6 +8,7 @@ from typing import Any
 
 import tornado.httputil
 import tornado.web
+from tornado.log import access_log
 
 from tfserve_lab.core.engine import Engine
 from tfserve_lab.protocol.auth import bearer_token_matches
@@ -76,4 +77,17 @@ def make_app(
         options,
         default_handler_class=NotFoundHandler,
         default_handler_args={"options": options},
+        log_function=_log_request,
     )
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    """TF Serving logs no requests; only server-side failures reach the log."""
+    if handler.get_status() >= 500:
+        access_log.warning(
+            "%d %s %s %.2fms",
+            handler.get_status(),
+            handler.request.method,
+            handler.request.uri,
+            1000.0 * handler.request.request_time(),
+        )

@@ -141,7 +141,7 @@ def _fast_numeric(value: Any, dtype: str, may_have_bools: Callable[[], bool]) ->
         return array if kind == "b" else None
     if kind not in "iuf" or (kind == "f" and dtype not in _FLOATS):
         return None
-    if array.size and np.any((array == 0) | (array == 1)) and may_have_bools():
+    if array.size and may_have_bools() and np.any((array == 0) | (array == 1)):
         return None
     if dtype in _FLOATS:
         # Via float64, like rapidjson's GetDouble() before the narrowing to float.

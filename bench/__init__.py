@@ -1,0 +1,1 @@
+"""The serving benchmark (not part of the test suite): ``python -m bench.run`` or ``make bench``."""

@@ -95,6 +95,12 @@ def _batching(options: ServerOptions) -> BatchingConfig | None:
     return BatchingConfig(thread_pool_name="model_server_batch_threads")
 
 
+def _channel_arguments(text: str) -> tuple[tuple[str, str | int], ...]:
+    from tfserve_lab.protocol.grpc.server import parse_channel_arguments  # imports grpc and the TF Serving protos
+
+    return parse_channel_arguments(text)
+
+
 def _monitoring(options: ServerOptions) -> MonitoringSettings:
     if options.monitoring_config_file:
         return read_monitoring_config(options.monitoring_config_file)
@@ -177,6 +183,7 @@ class ServingSession:
                 self.batching = _batching(options)
                 self._tls = read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
                 ssl_context = rest_ssl_context(self._tls) if self._tls is not None else None
+                channel_arguments = _channel_arguments(options.grpc_channel_arguments)
             except ConfigError as exc:
                 return LoadFailed("", exc.message)
             rest_sockets: list[socket.socket] = []
@@ -207,7 +214,7 @@ class ServingSession:
             self.engine = engine
             self._loop = EngineLoop()
             try:
-                grpc_port = self._loop.run_sync(self._start_grpc())
+                grpc_port = self._loop.run_sync(self._start_grpc(channel_arguments))
             except (OSError, RuntimeError):
                 for sock in rest_sockets:
                     sock.close()
@@ -263,16 +270,16 @@ class ServingSession:
             sock.listen(128)
         self._http.add_sockets(sockets)
 
-    async def _start_grpc(self) -> int:
+    async def _start_grpc(self, channel_arguments: tuple[tuple[str, str | int], ...]) -> int:
         assert self.engine is not None
-        from tfserve_lab.protocol.grpc.server import GrpcOptions, GrpcServer, parse_channel_arguments
+        from tfserve_lab.protocol.grpc.server import GrpcOptions, GrpcServer
 
         options = self.options
         grpc_options = GrpcOptions(
             host=options.host,
             port=options.port,
             socket_path=options.grpc_socket_path,
-            channel_arguments=parse_channel_arguments(options.grpc_channel_arguments),
+            channel_arguments=channel_arguments,
             max_concurrent_rpcs=options.grpc_max_threads or None,
             tls=self._tls,
             auth_token=options.auth_token,

@@ -160,3 +160,12 @@ def test_swap_reload_and_graceful_stop(live: tuple[ServerProcess, Path, Path], t
     assert "Keeping the last good model config" in proc.log()
     assert proc.stop() == 0
     assert "Successfully loaded servable version {name: half_plus_two version: 124}" in proc.log()
+
+
+def test_bad_grpc_channel_arguments_fail_with_one_line(testdata: Path) -> None:
+    result = run_cli(
+        "serve", f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}", "--grpc_channel_arguments=oops"
+    )
+    assert result.returncode != 0
+    assert "Invalid --grpc_channel_arguments entry 'oops'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -163,6 +163,7 @@ class ServerOptions:
     flush_filesystem_caches: bool = True
     # tfserve-lab's own flags (TF Serving has no equivalent): exposure and resource limits.
     auth_token: str = ""
+    auth_token_file: str = ""
     rest_api_max_body_bytes: int = 64 * 1024 * 1024
     grpc_max_receive_message_bytes: int = 2**31 - 1
     shutdown_grace_seconds: float = 10.0

@@ -54,6 +54,7 @@ FLAG_HELP: dict[str, str] = {
     # tfserve-lab's own flags.
     "auth_token": "tfserve-lab: if non-empty, REST requests need 'Authorization: Bearer <token>' and gRPC calls "
     "'authorization: Bearer <token>' metadata (gRPC health checks stay open).",
+    "auth_token_file": "tfserve-lab: read the --auth_token from this file (keeps it out of the process list).",
     "rest_api_max_body_bytes": "tfserve-lab: largest REST request body accepted; larger ones get 413.",
     "grpc_max_receive_message_bytes": "tfserve-lab: largest gRPC request message accepted (TF Serving: INT_MAX); "
     "larger ones get RESOURCE_EXHAUSTED.",

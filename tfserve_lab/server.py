@@ -177,6 +177,8 @@ class ServingSession:
                 return AlreadyRunning(self.info)
             options = self.options
             try:
+                if options.auth_token_file:
+                    options = self.options = replace(options, auth_token=_read_token(options.auth_token_file))
                 models = models_from_options(options)
                 _check_base_paths(models)
                 self.monitoring = _monitoring(options)
@@ -394,6 +396,7 @@ class ServingSession:
             metrics_path=info.metrics_path,
             started_at=time.time(),
             version=__version__,
+            auth_token=self.options.auth_token,
         )
         try:
             self._info_file = write_info_file(record)
@@ -434,6 +437,18 @@ class ServingSession:
                 log.error("Stopping the gRPC server failed: %s", result)
         if http is not None:
             await http.close_all_connections()
+
+
+def _read_token(path: str) -> str:
+    """The bearer token in ``--auth_token_file`` (surrounding whitespace dropped)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read --auth_token_file {path}: {exc.strerror}.") from None
+    if not token:
+        raise ConfigError(f"--auth_token_file {path} is empty.")
+    return token
 
 
 def _read_text(path: str) -> str | None:

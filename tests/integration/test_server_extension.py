@@ -43,6 +43,7 @@ class FakeEngine:
 
     port: int = 0
     seen: list[tuple[str, str, bytes]] = field(default_factory=list)
+    authorizations: list[str] = field(default_factory=list)
 
 
 class _Recorder(tornado.web.RequestHandler):
@@ -51,6 +52,7 @@ class _Recorder(tornado.web.RequestHandler):
 
     def prepare(self) -> None:
         self.engine.seen.append((self.request.method or "", self.request.uri or "", self.request.body))
+        self.engine.authorizations.append(self.request.headers.get("Authorization", ""))
 
     def get(self, *_: str) -> None:
         path = self.request.path
@@ -277,3 +279,27 @@ def test_every_verb_is_authenticated(jp_serverapp) -> None:
 def test_proxy_path_policy(path: str, allowed: str | None) -> None:
     record = EngineRecord("e", 1, None, "127.0.0.1", 1, 1, "/monitoring/prometheus/metrics", 0.0, "0")
     assert proxy_path(record, path) == allowed
+
+
+async def test_proxy_authenticates_to_engines_with_a_token(
+    jp_fetch, jp_serverapp, jp_runtime_dir: Path, fake_engine: FakeEngine
+) -> None:
+    record = EngineRecord(
+        engine_id="tokened",
+        pid=os.getpid(),
+        kernel_id=None,
+        host="127.0.0.1",
+        rest_port=fake_engine.port,
+        grpc_port=1,
+        metrics_path="",
+        started_at=1.0,
+        version="0.1.0",
+        auth_token="s3cret",
+    )
+    write_info_file(record, runtime_dir=Path(jp_runtime_dir))
+    listed = body(await jp_fetch("tfserve-lab", "engines"))["engines"]
+    assert [e["engine_id"] for e in listed] == ["tokened"]
+    assert "auth_token" not in listed[0]
+    assert "s3cret" not in json.dumps(listed)
+    await jp_fetch("tfserve-lab", "engines", "tokened", "proxy", "tfserve-lab/summary")
+    assert fake_engine.authorizations[-1] == "Bearer s3cret"

@@ -148,6 +148,23 @@ def test_auth_token_is_a_flag() -> None:
     assert ServerOptions().auth_token == ""
 
 
+def test_auth_token_file_keeps_the_token_off_the_command_line(start, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(f"{TOKEN}\n")
+    session = start(auth_token_file=str(token_file))
+    url = f"{session.info.rest_url}/v1/models/m"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).status_code == 200
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    failed = ServingSession(
+        ServerOptions(port=0, auth_token_file=str(empty), model_name="m", model_base_path=str(tmp_path))
+    )
+    result = failed.start()
+    assert isinstance(result, LoadFailed)
+    assert "is empty" in result.error
+
+
 # -- TLS (--ssl_config_file) -----------------------------------------------------------
 
 

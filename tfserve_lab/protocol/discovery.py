@@ -47,6 +47,8 @@ class EngineRecord:
     metrics_path: str
     started_at: float
     version: str
+    # The engine's --auth_token, for the proxy (the file is 0600, like Jupyter's own); never sent to browsers.
+    auth_token: str = ""
 
     def to_json(self) -> str:
         """The record as one JSON object (sorted keys)."""
@@ -64,6 +66,8 @@ class EngineRecord:
             raise ValueError(f"An engine info file must hold a JSON object, not {type(data).__name__}.")
         values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
+            if field.name not in data and field.default is not dataclasses.MISSING:
+                continue
             if field.name not in data:
                 raise ValueError(f"The engine info file lacks the field {field.name!r}.")
             values[field.name] = _checked(field.name, data[field.name])
@@ -71,7 +75,7 @@ class EngineRecord:
 
 
 _INT_FIELDS = frozenset({"pid", "rest_port", "grpc_port"})
-_STR_FIELDS = frozenset({"engine_id", "host", "metrics_path", "version"})
+_STR_FIELDS = frozenset({"engine_id", "host", "metrics_path", "version", "auth_token"})
 
 
 def _checked(name: str, value: Any) -> Any:

@@ -98,7 +98,10 @@ class EnginesHandler(_Base):
     async def get(self) -> None:
         records = self.engines()
         alive = await asyncio.gather(*(self._accepts(r.rest_port) for r in records))
-        body = [{**dataclasses.asdict(r), "alive": ok} for r, ok in zip(records, alive, strict=True)]
+        body = [
+            {**{k: v for k, v in dataclasses.asdict(r).items() if k != "auth_token"}, "alive": ok}
+            for r, ok in zip(records, alive, strict=True)
+        ]
         self.finish(json.dumps({"engines": body}))
 
     async def _accepts(self, port: int) -> bool:
@@ -136,6 +139,9 @@ class ProxyHandler(_Base):
         if self.request.query:
             url += "?" + self.request.query
         headers = {name: self.request.headers[name] for name in FORWARDED_HEADERS if name in self.request.headers}
+        if record.auth_token:
+            # The browser authenticated to Jupyter; the engine wants its own bearer token.
+            headers["Authorization"] = f"Bearer {record.auth_token}"
         request = HTTPRequest(
             url,
             method=self.request.method or "GET",

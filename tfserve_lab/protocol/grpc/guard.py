@@ -80,6 +80,9 @@ def _guard_unary_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]
 class ErrorGuard(grpc.aio.ServerInterceptor):
     """Unparsable requests -> INTERNAL ``Failed to parse request``; uncaught exceptions -> INTERNAL, logged."""
 
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -89,6 +92,14 @@ class ErrorGuard(grpc.aio.ServerInterceptor):
         if handler is None or handler.request_streaming:
             return handler  # streamed requests (reflection) keep grpc's own handling
         method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]  # the servicers' handlers are fixed per method: wrap each once, not per call
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         kwargs = {
             "request_deserializer": _lenient(handler.request_deserializer),
             "response_serializer": handler.response_serializer,

@@ -35,7 +35,8 @@ from tfserve_lab.errors import ConfigError, ErrorCode, TfServeError
 from tfserve_lab.metrics.collectors import EngineMetrics
 from tfserve_lab.metrics.monitoring import MonitoringSettings, read_monitoring_config
 from tfserve_lab.metrics.stats import LiveStats
-from tfserve_lab.protocol.rest.app import InFlight, RestOptions, WorkbenchHooks, make_app
+from tfserve_lab.protocol.rest.app import InFlight, RestOptions, RestRouter, WorkbenchHooks, make_router
+from tfserve_lab.protocol.rest.http_server import RestHttpServer
 from tfserve_lab.results import AlreadyRunning, LoadFailed, PortInUse, ServerInfo, Started, StartResult
 from tfserve_lab.tls import TlsConfig, read_ssl_config, rest_ssl_context
 
@@ -154,6 +155,7 @@ class ServingSession:
         self.info: ServerInfo | None = None
         self._loop: EngineLoop | None = None
         self._http: tornado.httpserver.HTTPServer | None = None
+        self._rest_router: RestRouter | None = None
         self._in_flight = InFlight()
         self._tls: TlsConfig | None = None
         self._grpc: GrpcServer | None = None
@@ -265,9 +267,9 @@ class ServingSession:
             splits=self.engine.router.split,
         )
         self._in_flight = InFlight()
-        app = make_app(self.engine, rest, hooks, self._in_flight)
-        # Bodies stream into the handler, which answers 413 past the limit; tornado's own cap stops the rest.
-        self._http = tornado.httpserver.HTTPServer(app, max_body_size=rest.max_body_bytes, ssl_options=ssl_context)
+        self._rest_router = make_router(self.engine, rest, hooks, self._in_flight)
+        # Inference bodies stream into their delegate, which answers 413 past the limit; tornado's cap stops the rest.
+        self._http = RestHttpServer(self._rest_router, max_body_size=rest.max_body_bytes, ssl_options=ssl_context)
         for sock in sockets:
             sock.listen(128)
         self._http.add_sockets(sockets)
@@ -437,6 +439,9 @@ class ServingSession:
                 log.error("Stopping the gRPC server failed: %s", result)
         if http is not None:
             await http.close_all_connections()
+        if self._rest_router is not None:
+            self._rest_router.endpoint.close()
+            self._rest_router = None
 
 
 def _read_token(path: str) -> str:

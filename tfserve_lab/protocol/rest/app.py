@@ -1,4 +1,4 @@
-"""The REST application: TF Serving's URL table, built around one engine."""
+"""The REST server's request router: inference POSTs to their delegate, TF Serving's other URLs to the app."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from tfserve_lab.protocol.rest.handlers import (
     RestOptions,
     UnauthenticatedHandler,
 )
+from tfserve_lab.protocol.rest.inference_http import InferenceEndpoint, RestRouter
 from tfserve_lab.protocol.rest.workbench import StatsHandler, SummaryHandler, UnloadHandler, engine_summary
 
-__all__ = ["InFlight", "RestOptions", "WorkbenchHooks", "make_app"]
+__all__ = ["InFlight", "RestOptions", "RestRouter", "WorkbenchHooks", "make_router"]
 
 
 @dataclass(frozen=True)
@@ -53,15 +54,22 @@ class _Application(tornado.web.Application):
         return super().find_handler(request, **kwargs)
 
 
-def make_app(
+def make_router(
     engine: Engine, options: RestOptions, hooks: WorkbenchHooks | None = None, in_flight: InFlight | None = None
-) -> tornado.web.Application:
-    """The tornado application serving ``/v1/models/...``, metrics and the workbench routes.
+) -> RestRouter:
+    """What the REST ``HTTPServer`` serves: ``/v1/models/...``, metrics and the workbench routes.
 
     ``in_flight`` counts the model requests being answered, for a graceful stop.
     """
-    hooks = hooks or WorkbenchHooks()
-    models_args = {"engine": engine, "options": options, "in_flight": in_flight or InFlight()}
+    in_flight = in_flight or InFlight()
+    app = _make_app(engine, options, hooks or WorkbenchHooks(), in_flight)
+    return RestRouter(app, InferenceEndpoint(engine, options, in_flight))
+
+
+def _make_app(
+    engine: Engine, options: RestOptions, hooks: WorkbenchHooks, in_flight: InFlight
+) -> tornado.web.Application:
+    models_args = {"engine": engine, "options": options, "in_flight": in_flight}
     routes: list[Any] = [
         (r"/v1/models/(.*)", ModelsHandler, models_args),
         (r"/tfserve-lab/summary", SummaryHandler, {"summary": lambda: engine_summary(engine, hooks.splits)}),

@@ -1,4 +1,4 @@
-"""Thin tornado handlers: parse the URL, decode, call the engine, encode.
+"""Tornado handlers for status, metadata, metrics and errors; inference POSTs go to ``inference_http``.
 
 Every failure answers ``{"error": "..."}`` with the HTTP code TF Serving
 derives from the canonical status (the table below is the only one).
@@ -10,21 +10,21 @@ import asyncio
 import contextlib
 import logging
 import re
-import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import tornado.web
 
 from tfserve_lab.core.engine import Engine
-from tfserve_lab.core.types import DEFAULT_SIGNATURE, ModelSpec, RequestContext
-from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
+from tfserve_lab.core.types import ModelSpec
+from tfserve_lab.errors import ErrorCode, TfServeError
 from tfserve_lab.protocol.auth import UNAUTHENTICATED_MESSAGE
 from tfserve_lab.protocol.rest import codec
+from tfserve_lab.protocol.rest.inference import url_version
 
 __all__ = [
+    "DRAIN_FACTOR",
     "HTTP_STATUS",
     "InFlight",
     "MetricsHandler",
@@ -57,14 +57,13 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHENTICATED: 401,
 }
 
-# TF Serving's two URL shapes (http_rest_api_handler.cc), matched case-insensitively.
-_PREDICT_URL = re.compile(r"(?i)([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)")
+# TF Serving's status and metadata URL (http_rest_api_handler.cc), matched case-insensitively.
 _STATUS_URL = re.compile(r"(?i)([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
 
 
 # A body declared over the limit is still read (and dropped) up to this many times the limit, so the
 # client reads the 413 instead of a reset connection; past that the connection is simply closed.
-_DRAIN_FACTOR = 4
+DRAIN_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -84,16 +83,24 @@ class InFlight:
         self.count = 0
         self._idle: asyncio.Event | None = None
 
+    def enter(self) -> None:
+        """A request started."""
+        self.count += 1
+
+    def leave(self) -> None:
+        """A request was answered (or given up)."""
+        self.count -= 1
+        if self.count == 0 and self._idle is not None:
+            self._idle.set()
+
     @contextlib.contextmanager
     def track(self) -> Iterator[None]:
         """Count the request for the duration of the block."""
-        self.count += 1
+        self.enter()
         try:
             yield
         finally:
-            self.count -= 1
-            if self.count == 0 and self._idle is not None:
-                self._idle.set()
+            self.leave()
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no request is in flight, at most ``timeout`` seconds; returns whether it got there."""
@@ -181,49 +188,16 @@ class MetricsHandler(_BaseHandler):
         self.finish(self.render_metrics())
 
 
-@tornado.web.stream_request_body
 class ModelsHandler(_BaseHandler):
-    """``/v1/models/NAME[/versions/N|/labels/L][:predict|:classify|:regress|/metadata]``.
+    """``/v1/models/NAME[/versions/N|/labels/L][/metadata]``: status, metadata, CORS preflights.
 
-    The body streams in so its size is checked as it arrives: a body over
-    ``--rest_api_max_body_bytes`` is refused with 413 before it is held in memory.
+    Inference POSTs with the bearer token never get here: ``inference_http`` answers them.
     """
 
     def initialize(self, engine: Engine, options: RestOptions, in_flight: InFlight | None = None) -> None:
         self.engine = engine
         self._use(options)
         self.in_flight = in_flight or InFlight()
-        self._chunks: list[bytes] = []
-        self._received = 0
-
-    def prepare(self) -> None:
-        limit = self.rest_options.max_body_bytes
-        declared = self.request.headers.get("Content-Length")
-        size = int(declared) if declared is not None and declared.isdigit() else None
-        if size is not None and size > limit * _DRAIN_FACTOR:
-            self._too_large(size)  # answered at once; tornado closes the connection unread
-        elif size is None or size > limit:
-            # Read the rest (dropping it past the limit) so the client gets to read the 413 in post().
-            self.request.connection.set_max_body_size(limit * _DRAIN_FACTOR)  # type: ignore[union-attr]
-
-    def data_received(self, chunk: bytes) -> None:
-        self._received += len(chunk)
-        if self._received <= self.rest_options.max_body_bytes:
-            self._chunks.append(chunk)
-        else:
-            self._chunks.clear()  # over the limit: keep nothing, answer 413 once the body is in
-
-    def _too_large(self, size: int) -> None:
-        self.set_status(413)
-        self.finish(
-            codec.encode_error(
-                f"Request body of {size} bytes is larger than the limit of {self.rest_options.max_body_bytes} "
-                "bytes (--rest_api_max_body_bytes)."
-            )
-        )
-
-    def _body(self) -> bytes:
-        return b"".join(self._chunks)
 
     def options(self, path: str) -> None:
         self.options_preflight()
@@ -235,7 +209,8 @@ class ModelsHandler(_BaseHandler):
         """TF Serving answers any other method on ``/v1/`` as a malformed request."""
         self._malformed()
 
-    delete = patch = put
+    # POST: an inference URL without the token gets the 401 before this; any other is malformed.
+    delete = patch = post = put
 
     async def get(self, path: str) -> None:
         with self.in_flight.track():
@@ -249,85 +224,12 @@ class ModelsHandler(_BaseHandler):
         name, version, label, metadata = match.groups()
         try:
             if metadata:
-                spec = ModelSpec(name, _version(version), label)
+                spec = ModelSpec(name, url_version(version), label)
                 result = self.engine.metadata(spec)
                 body = codec.encode_model_metadata(result.model_name, result.version, result.signatures)
             else:
-                body = codec.encode_model_status(self.engine.status(name, _version(version)))
+                body = codec.encode_model_status(self.engine.status(name, url_version(version)))
         except TfServeError as exc:
             self._fail(exc.code, exc.message)
             return
         self.finish(body)
-
-    async def post(self, path: str) -> None:
-        if self._received > self.rest_options.max_body_bytes:
-            self._too_large(self._received)
-            return
-        with self.in_flight.track():
-            await self._post(path)
-
-    async def _post(self, path: str) -> None:
-        match = _PREDICT_URL.fullmatch(path)
-        if match is None:
-            self._malformed()
-            return
-        name, version, label, verb = match.groups()
-        verb = verb.lower()
-        context = RequestContext("rest", time.perf_counter(), self.request.headers)
-        try:
-            spec = ModelSpec(name, _version(version), label)
-        except TfServeError as exc:
-            self._fail(exc.code, exc.message)
-            return
-        try:
-            run = self._predict if verb == "predict" else self._examples
-            body = await self._with_timeout(run(spec, verb, context))
-        except TfServeError as exc:
-            self.engine.record_failure(spec, verb, context, exc)
-            self._fail(exc.code, exc.message)
-            return
-        self.finish(body)
-
-    async def _with_timeout(self, work: Awaitable[bytes]) -> bytes:
-        timeout = self.rest_options.timeout_ms / 1000 if self.rest_options.timeout_ms > 0 else None
-        try:
-            if sys.version_info >= (3, 11):
-                # One task less per request than wait_for.
-                async with asyncio.timeout(timeout):
-                    return await work
-            return await asyncio.wait_for(work, timeout)
-        except TimeoutError:
-            raise TfServeError("Request timed out.", code=ErrorCode.DEADLINE_EXCEEDED) from None
-
-    async def _predict(self, spec: ModelSpec, verb: str, context: RequestContext) -> bytes:
-        doc = codec.parse_json_body(self._body())
-        with self.engine.acquire(spec, self.request.headers) as handle:
-            key = codec.signature_name_of(doc) or DEFAULT_SIGNATURE
-            info = handle.servable.signatures.get(key)
-            if info is None:
-                raise InvalidArgument(f'Serving signature name: "{key}" not found in signature def')
-            request = codec.decode_predict_inputs(doc, info)
-            result = await self.engine.predict(handle, key, request.inputs, context=context)
-        return codec.encode_predict_response(result.outputs, request.row_format)
-
-    async def _examples(self, spec: ModelSpec, verb: str, context: RequestContext) -> bytes:
-        doc = codec.parse_json_body(self._body())
-        request = codec.decode_examples_request(doc)
-        with self.engine.acquire(spec, self.request.headers) as handle:
-            if verb == "classify":
-                result = await self.engine.classify(handle, request.signature_name, request.examples, context=context)
-                return codec.encode_classify_response(result.classes, result.scores)
-            regression = await self.engine.regress(handle, request.signature_name, request.examples, context=context)
-            return codec.encode_regress_response(regression.values)
-
-
-def _version(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        version = int(text)
-    except ValueError:
-        version = -1
-    if not 0 <= version < 2**63:  # safe_strto64, as TF Serving parses it
-        raise InvalidArgument(f"Failed to convert version: {text} to numeric.")
-    return version

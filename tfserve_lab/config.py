@@ -132,6 +132,7 @@ class ServerOptions:
     rest_api_enable_cors_support: bool = False
     host: str = "0.0.0.0"
     enable_batching: bool = False
+    enable_per_model_batching_parameters: bool = False
     batching_parameters_file: str = ""
     model_config_file: str = ""
     model_config_file_poll_wait_seconds: float = 0

@@ -26,6 +26,8 @@ FLAG_HELP: dict[str, str] = {
     "host": "Address to bind (tfserve-lab; TF Serving binds all interfaces).",
     "enable_batching": "enable batching",
     "batching_parameters_file": "If non-empty, read an ascii BatchingParameters protobuf from the supplied file name.",
+    "enable_per_model_batching_parameters": "Enables model specific batching params read from the "
+    "`batching_params.pbtxt` file in the SavedModel dir; only the thread pool comes from the global config.",
     "model_config_file": "If non-empty, read an ascii ModelServerConfig protobuf from the supplied file name.",
     "model_config_file_poll_wait_seconds": "Interval in seconds between each poll of the model config file (0 = never).",
     "model_name": "name of model (ignored if --model_config_file flag is set)",
@@ -69,7 +71,6 @@ UNSUPPORTED_FLAGS: dict[str, str] = {
     "mixed_precision": "mixed precision rewriting is not supported",
     "enable_signature_method_name_check": "not supported",
     "xla_cpu_compilation_enabled": "XLA options are not supported",
-    "enable_per_model_batching_parameters": "not supported",
     "remove_unused_fields_from_bundle_metagraph": "not supported",
 }
 

@@ -248,6 +248,7 @@ class ServingSession:
                 load_retry_interval_seconds=options.load_retry_interval_micros / 1e6,
             ),
             batching=self.batching,
+            per_model_batching=options.enable_per_model_batching_parameters,
             allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
         )
 

@@ -20,9 +20,17 @@ from tfserve_lab.flags import parse_flags, usage
 
 def test_flag_syntaxes_and_defaults() -> None:
     options = parse_flags(
-        ["--port", "9000", "--rest_api_port=8501", "--enable_model_warmup=false", "--prefer_tflite_model"]
+        [
+            "--port",
+            "9000",
+            "--rest_api_port=8501",
+            "--enable_model_warmup=false",
+            "--prefer_tflite_model",
+            "--enable_per_model_batching_parameters",
+        ]
     )
     assert (options.port, options.rest_api_port) == (9000, 8501)
+    assert options.enable_per_model_batching_parameters is True
     assert options.enable_model_warmup is False
     assert options.prefer_tflite_model is True
     defaults = parse_flags([])

@@ -82,14 +82,36 @@ class _Batch:
 
 
 class _Queue:
-    """One servable version + signature + input names + output keys (TF's TensorSignature)."""
+    """One servable version + signature + input names + output keys (TF's TensorSignature), with its options."""
 
-    __slots__ = ("batches", "key", "model", "output_keys", "running", "servable", "signature", "version")
+    __slots__ = (
+        "batches",
+        "config",
+        "exec_size",
+        "key",
+        "max_enqueued",
+        "model",
+        "output_keys",
+        "running",
+        "servable",
+        "signature",
+        "timeout_s",
+        "version",
+    )
 
     def __init__(
-        self, key: QueueKey, handle: ServableHandle, signature: str, output_keys: tuple[str, ...] | None
+        self,
+        key: QueueKey,
+        handle: ServableHandle,
+        signature: str,
+        output_keys: tuple[str, ...] | None,
+        config: BatchingConfig,
     ) -> None:
         self.key = key
+        self.config = config
+        self.exec_size = config.execution_batch_size
+        self.max_enqueued = max(1, config.max_enqueued_batches)
+        self.timeout_s = config.batch_timeout_micros / 1e6
         self.model = handle.model
         self.version = handle.version
         self.servable: Servable = handle.servable
@@ -131,9 +153,6 @@ class Batcher:
         self._executor = executor
         self._on_batch = on_batch
         self._costs = costs
-        self._exec_size = config.execution_batch_size
-        self._max_enqueued = max(1, config.max_enqueued_batches)
-        self._timeout_s = config.batch_timeout_micros / 1e6
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reset()
@@ -153,8 +172,12 @@ class Batcher:
         signature_name: str,
         inputs: Mapping[str, np.ndarray],
         output_keys: Sequence[str] | None = None,
+        config: BatchingConfig | None = None,
     ) -> dict[str, np.ndarray]:
         """Queue one request and wait for its rows of the batched outputs.
+
+        ``config`` overrides the batcher's options for this servable's queues (TF Serving's per-model
+        ``batching_params.pbtxt``); the batch threads stay shared, as TF Serving shares its thread pool.
 
         Returns:
             The outputs by alias, with exactly this request's rows in its order.
@@ -173,7 +196,7 @@ class Batcher:
         key = (handle.model, handle.version, id(handle.servable), signature_name, tuple(sorted(arrays)), keys)
         queue = self._queues.get(key)
         if queue is None:
-            queue = self._queues[key] = _Queue(key, handle, signature_name, keys)
+            queue = self._queues[key] = _Queue(key, handle, signature_name, keys, config or self.config)
             self._order.append(queue)
         try:
             sizes = self._plan(queue, size)
@@ -212,23 +235,28 @@ class Batcher:
 
     def _plan(self, queue: _Queue, size: int) -> list[int]:
         """Admission control and splitting of ``Queue::ScheduleWithoutOrEagerSplitImpl``: the piece sizes."""
-        limit = self.config.max_batch_size
+        limit = queue.config.max_batch_size
         if size > limit:
             raise InvalidArgument(f"Task size {size} is larger than maximum input batch size {limit}")
-        batches, open_size, exec_size = queue.batches, queue.batches[-1].size, self._exec_size
-        if not self.config.enable_large_batch_splitting:
-            if open_size + size > limit and len(batches) >= self._max_enqueued:
+        batches, open_size, exec_size, max_enqueued = (
+            queue.batches,
+            queue.batches[-1].size,
+            queue.exec_size,
+            queue.max_enqueued,
+        )
+        if not queue.config.enable_large_batch_splitting:
+            if open_size + size > limit and len(batches) >= max_enqueued:
                 raise Unavailable(
                     "The batch scheduling queue to which this task was submitted is full; currently "
-                    f"{len(batches)} batches enqueued and max_enqueued_batches is {self._max_enqueued}"
+                    f"{len(batches)} batches enqueued and max_enqueued_batches is {max_enqueued}"
                 )
             return [size]
-        capacity = (self._max_enqueued - len(batches)) * exec_size + (exec_size - open_size)
+        capacity = (max_enqueued - len(batches)) * exec_size + (exec_size - open_size)
         if size > capacity:
             raise Unavailable(
                 "The batch scheduling queue to which this task was submitted is full; task size is "
                 f"{size} but scheduling capacity is only {capacity} (num_enqueued_batches={len(batches)}, "
-                f"max_enqueued_batches={self._max_enqueued}, open_batch_size={open_size}, "
+                f"max_enqueued_batches={max_enqueued}, open_batch_size={open_size}, "
                 f"max_execution_batch_size={exec_size})"
             )
         slot = exec_size - open_size
@@ -244,7 +272,7 @@ class Batcher:
     def _enqueue(self, queue: _Queue, request: _Request, sizes: list[int], now: float) -> None:
         start = 0
         for index, rows in enumerate(sizes):
-            if queue.batches[-1].size + rows > self._exec_size:
+            if queue.batches[-1].size + rows > queue.exec_size:
                 queue.batches.append(_Batch())  # StartNewBatch: the old open batch is now closed
             batch = queue.batches[-1]
             if not batch.pieces:
@@ -316,8 +344,8 @@ class Batcher:
             open_batch = batches[0]
             if open_batch.pieces and (
                 self._closed
-                or open_batch.size >= self._exec_size
-                or now + _SLACK_S >= open_batch.started + self._timeout_s
+                or open_batch.size >= queue.exec_size
+                or now + _SLACK_S >= open_batch.started + queue.timeout_s
             ):
                 batches[0] = _Batch()
                 return queue, open_batch
@@ -325,11 +353,15 @@ class Batcher:
 
     def _arm_timer(self, now: float) -> None:
         deadline = None
-        if self._free_threads > 0 and self._timeout_s > 0:
+        if self._free_threads > 0:
             # With no free thread a finishing batch pumps again; with timeout 0 nothing queued is waiting on time.
-            starts = [q.batches[0].started for q in self._order if len(q.batches) == 1 and q.batches[0].pieces]
-            if starts:
-                deadline = min(starts) + self._timeout_s
+            deadlines = [
+                q.batches[0].started + q.timeout_s
+                for q in self._order
+                if q.timeout_s > 0 and len(q.batches) == 1 and q.batches[0].pieces
+            ]
+            if deadlines:
+                deadline = min(deadlines)
         if self._timer is not None and (deadline is None or self._timer.when() != deadline):
             self._timer.cancel()
             self._timer = None
@@ -345,7 +377,7 @@ class Batcher:
         sizes = [piece.stop - piece.start for piece in pieces]
         total = sum(sizes)
         batch.input_size = total
-        batch.padded_size = round_to_allowed_size(total, self.config.allowed_batch_sizes) if total else 0
+        batch.padded_size = round_to_allowed_size(total, queue.config.allowed_batch_sizes) if total else 0
         batch.queuing_s = sum(now - piece.request.enqueued for piece in pieces) / len(pieces)
         job = functools.partial(
             _run_batch,
@@ -355,7 +387,7 @@ class Batcher:
             [(piece.request.inputs, piece.start, piece.stop) for piece in pieces],
             sizes,
             batch,
-            self.config.pad_variable_length_inputs,
+            queue.config.pad_variable_length_inputs,
         )
         cost_key = (id(queue.servable), queue.signature)
         if self._costs is not None and self._costs.cheap(cost_key):

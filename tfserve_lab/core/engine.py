@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,11 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tfserve_lab.batching_params import check_batching_config, read_batching_parameters
 from tfserve_lab.config import BatchingConfig, ModelConfig
 from tfserve_lab.core.call_costs import CallCosts
 from tfserve_lab.core.events import EngineEvent, Observer, RequestDone
 from tfserve_lab.core.registry import Registry, ServableHandle
 from tfserve_lab.core.router import Router
+from tfserve_lab.core.servables.base import Servable
 from tfserve_lab.core.types import (
     DEFAULT_SIGNATURE,
     ClassifyResult,
@@ -46,6 +50,9 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 
 SHADOW_LOG_SIZE = 2000
 
+# TF Serving's per-model batching parameters, read from the version folder (--enable_per_model_batching_parameters).
+PER_MODEL_BATCHING_FILE = "batching_params.pbtxt"
+
 
 @dataclass(frozen=True)
 class ShadowRecord:
@@ -66,6 +73,9 @@ class EngineOptions:
 
     watcher: WatcherOptions = field(default_factory=WatcherOptions)
     batching: BatchingConfig | None = None
+    # With batching on: each version batches with its own batching_params.pbtxt, versions without one
+    # are not batched, and only the batch threads come from ``batching`` (TF Serving's rule).
+    per_model_batching: bool = False
     num_model_threads: int = 4
     # Model calls measured faster than this run on the engine loop instead of a batch thread.
     inline_calls_below_s: float = 0.001
@@ -81,6 +91,10 @@ class Engine:
         self.registry = Registry(
             on_event=self._emit, allow_labels_for_unavailable=self.options.allow_labels_for_unavailable
         )
+        self._per_model_batching = self.options.batching is not None and self.options.per_model_batching
+        self._model_batching: weakref.WeakKeyDictionary[Servable, BatchingConfig] = weakref.WeakKeyDictionary()
+        if self._per_model_batching:
+            loader = self._with_batching_parameters(loader)
         self.watcher = Watcher(self.registry, loader, self.options.watcher)
         self.router = Router()
         self.shadow_log: dict[str, deque[ShadowRecord]] = {}
@@ -97,6 +111,24 @@ class Engine:
         )
 
     # -- lifecycle -----------------------------------------------------------
+
+    def _with_batching_parameters(self, loader: Loader) -> Loader:
+        """A loader that also reads a version's own batching parameters (a bad file fails the load)."""
+
+        def load(path: str) -> Servable:
+            servable = loader(path)
+            params = os.path.join(path, PER_MODEL_BATCHING_FILE)
+            if os.path.isfile(params):
+                try:
+                    config = read_batching_parameters(params)
+                    check_batching_config(config)
+                except TfServeError:
+                    servable.close()
+                    raise
+                self._model_batching[servable] = config
+            return servable
+
+        return load
 
     def add_observer(self, observer: Observer) -> None:
         """Receive every engine event (called on the thread that emits it)."""
@@ -278,8 +310,13 @@ class Engine:
         inputs: Mapping[str, np.ndarray],
         output_keys: Sequence[str] | None,
     ) -> dict[str, np.ndarray]:
-        if self._batcher is not None:
-            return await self._batcher.submit(handle, signature_name, inputs, output_keys)
+        batcher = self._batcher
+        if batcher is not None:
+            if not self._per_model_batching:
+                return await batcher.submit(handle, signature_name, inputs, output_keys)
+            config = self._model_batching.get(handle.servable)
+            if config is not None:
+                return await batcher.submit(handle, signature_name, inputs, output_keys, config)
         key = (id(handle.servable), signature_name)
         if self._costs.cheap(key):
             started = time.perf_counter()

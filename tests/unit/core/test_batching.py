@@ -514,6 +514,91 @@ def test_engine_batches_requests_from_many_threads_on_its_loop(tmp_path: Path) -
     assert len(runs) == len(model.sizes)
 
 
+def test_each_queue_batches_with_its_own_parameters(executor: ThreadPoolExecutor) -> None:
+    """A per-model config overrides sizes and padding for its servable's queue; the threads stay shared."""
+    small, large = Model(), Model()
+    runs: list[BatchRun] = []
+    batcher = Batcher(BatchingConfig(max_batch_size=2, num_batch_threads=1), executor, runs.append)
+    own = BatchingConfig(max_batch_size=8, allowed_batch_sizes=(4, 8), num_batch_threads=1)
+    to_small, to_large = Handle(small.servable), Handle(large.servable, "big")
+
+    def submit(handle: Handle, tag: int, config: BatchingConfig | None = None) -> asyncio.Future[Any]:
+        return asyncio.ensure_future(batcher.submit(handle, "serving_default", {"x": rows_of(tag, 1)}, None, config))  # type: ignore[arg-type]
+
+    async def main() -> list[dict[str, np.ndarray]]:
+        small.gate.clear()
+        blocker = submit(to_small, 99)  # holds the only batch thread
+        await until(small.started)
+        tasks = [submit(to_large, i, own) for i in range(3)] + [submit(to_small, i) for i in range(3)]
+        await settle()
+        small.gate.set()
+        await blocker
+        return await asyncio.gather(*tasks)
+
+    results = asyncio.run(main())
+    for i, out in enumerate(results):
+        np.testing.assert_array_equal(out["y"], rows_of(i % 3, 1) * 2)
+    assert large.sizes == [4]  # three requests in one call, padded to the allowed size 4
+    assert sorted(small.sizes[1:]) == [1, 2]  # the batcher's own max_batch_size 2
+    assert [(run.input_size, run.padded_size) for run in runs if run.model == "big"] == [(3, 4)]
+
+
+def test_per_model_batching_parameters_come_from_the_version_folder(tmp_path: Path) -> None:
+    """--enable_per_model_batching_parameters: batching_params.pbtxt batches its version, others run unbatched."""
+    models = {"with": Model(), "without": Model()}
+    for name in models:
+        (tmp_path / name / "1").mkdir(parents=True)
+    (tmp_path / "with" / "1" / "batching_params.pbtxt").write_text(
+        "max_batch_size { value: 16 }\nbatch_timeout_micros { value: 5000 }\nallowed_batch_sizes: 16\n"
+    )
+    engine = Engine(
+        lambda path: models[Path(path).parent.name].servable,
+        EngineOptions(batching=BatchingConfig(max_batch_size=2, num_batch_threads=2), per_model_batching=True),
+    )
+    events: list[EngineEvent] = []
+    engine.add_observer(events.append)
+    engine.load([ModelConfig(name, str(tmp_path / name)) for name in models])
+    loop = EngineLoop()
+
+    async def burst(name: str) -> list[np.ndarray]:
+        async def one(i: int) -> np.ndarray:
+            with engine.acquire(ModelSpec(name)) as handle:
+                return (await engine.predict(handle, "", {"x": rows_of(i, 1)})).outputs["y"]
+
+        return await asyncio.gather(*(one(i) for i in range(5)))
+
+    try:
+        with_outputs = loop.run_sync(burst("with"), timeout=5)
+        without_outputs = loop.run_sync(burst("without"), timeout=5)
+    finally:
+        loop.close()
+        engine.stop()
+    for i in range(5):
+        np.testing.assert_array_equal(with_outputs[i], rows_of(i, 1) * 2)
+        np.testing.assert_array_equal(without_outputs[i], rows_of(i, 1) * 2)
+    assert models["with"].sizes == [16]  # five requests merged by the 5 ms timeout, padded to 16
+    assert models["without"].sizes == [1] * 5  # no file: not batched (the global max_batch_size 2 is not used)
+    runs = [e for e in events if isinstance(e, BatchRun)]
+    assert [(run.model, run.input_size, run.padded_size) for run in runs] == [("with", 5, 16)]
+
+
+def test_a_bad_per_model_batching_file_fails_only_that_version(tmp_path: Path) -> None:
+    (tmp_path / "m" / "1").mkdir(parents=True)
+    (tmp_path / "m" / "1" / "batching_params.pbtxt").write_text("max_batch_size { value: 0 }\n")
+    model = Model()
+    engine = Engine(
+        lambda path: model.servable,
+        EngineOptions(batching=BatchingConfig(num_batch_threads=1), per_model_batching=True),
+    )
+    try:
+        engine.load([ModelConfig("m", str(tmp_path / "m"))])
+        (status,) = engine.status("m")
+    finally:
+        engine.stop()
+    assert status.error_code is not ErrorCode.OK
+    assert "max_batch_size must be positive" in status.error_message
+
+
 # -- pure helpers -------------------------------------------------------------
 
 

@@ -60,6 +60,28 @@ class _Buckets:
         return bisect.bisect_left(self.limits, value)
 
 
+class _RequestCells:
+    """The label sets one kind of request (model, version, signature, method, protocol, status) updates,
+    computed once, and its histogram cells once they exist (TF prints only cells that were filled)."""
+
+    __slots__ = ("count_key", "latency", "latency_key", "runtime", "runtime_key", "seconds", "tutorial_key")
+
+    def __init__(self, event: RequestDone) -> None:
+        # TF Serving's REST handler labels API with the URL's verb ("predict"), gRPC with the RPC
+        # name ("Predict"); in-process calls have no TF Serving counterpart and read like gRPC.
+        entrypoint = _ENTRYPOINTS.get(event.protocol, event.protocol.upper())
+        api = event.method if entrypoint == "REST" else _camel(event.method)
+        version = "" if event.version is None else str(event.version)
+        status = event.code.name
+        self.count_key = (event.model, status)
+        self.latency_key = (event.model, api, entrypoint)
+        self.runtime_key = (event.model, _camel(event.method), "TF1")
+        self.tutorial_key = (event.model, version, event.signature, event.method, event.protocol, status)
+        self.latency: _Hist | None = None
+        self.runtime: _Hist | None = None
+        self.seconds: _Hist | None = None
+
+
 class _Hist:
     """Per-bucket (not cumulative) counts and the sum of one histogram cell."""
 
@@ -151,6 +173,7 @@ class EngineMetrics:
         self._counters: dict[_TfMetric, dict[tuple[str, ...], int]] = {}
         self._samplers: dict[_TfMetric, dict[tuple[str, ...], _Hist]] = {}
         self._requests: dict[tuple[str, ...], int] = {}
+        self._request_cells: dict[tuple[object, ...], _RequestCells] = {}
         self._latency: dict[tuple[str, ...], _Hist] = {}
         self._batch_sizes: dict[tuple[str, ...], _Hist] = {}
         self._load_seconds: dict[tuple[str, ...], float] = {}
@@ -174,25 +197,32 @@ class EngineMetrics:
             self._on_version(event)
 
     def _on_request(self, event: RequestDone) -> None:
-        status = event.code.name
-        ok = event.code is ErrorCode.OK
-        # TF Serving's REST handler labels API with the URL's verb ("predict"), gRPC with the RPC
-        # name ("Predict"); in-process calls have no TF Serving counterpart and read like gRPC.
-        entrypoint = _ENTRYPOINTS.get(event.protocol, event.protocol.upper())
-        api = event.method if entrypoint == "REST" else _camel(event.method)
-        version = "" if event.version is None else str(event.version)
-        key = (event.model, version, event.signature, event.method, event.protocol, status)
+        key = (event.model, event.version, event.signature, event.method, event.protocol, event.code)
         with self._lock:
-            self._count(_REQUEST_COUNT, (event.model, status))
-            if ok:  # TF Serving records request latency for successful requests only
-                self._sample(_REQUEST_LATENCY, (event.model, api, entrypoint), _micros(event.latency_s))
+            cells = self._request_cells.get(key)
+            if cells is None:
+                cells = self._request_cells[key] = _RequestCells(event)
+            counts = self._counters.setdefault(_REQUEST_COUNT, {})
+            counts[cells.count_key] = counts.get(cells.count_key, 0) + 1
+            if event.code is ErrorCode.OK:  # TF Serving records request latency for successful requests only
+                if cells.latency is None:
+                    cells.latency = self._hist(_REQUEST_LATENCY, cells.latency_key)
+                _fill(cells.latency, _LATENCY_US, _micros(event.latency_s))
                 if event.runtime_s > 0:
-                    self._sample(_RUNTIME_LATENCY, (event.model, _camel(event.method), "TF1"), _micros(event.runtime_s))
+                    if cells.runtime is None:
+                        cells.runtime = self._hist(_RUNTIME_LATENCY, cells.runtime_key)
+                    _fill(cells.runtime, _LATENCY_US, _micros(event.runtime_s))
             if event.examples > 0 and event.method in _EXAMPLE_METHODS:  # tf.Example inputs only, as in TF
                 self._sample(_EXAMPLE_COUNTS, (event.model,), event.examples)
                 self._count(_EXAMPLE_COUNT_TOTAL, (event.model,), event.examples)
-            self._requests[key] = self._requests.get(key, 0) + 1
-            _add(self._latency, key, _SECONDS, event.latency_s)
+            self._requests[cells.tutorial_key] = self._requests.get(cells.tutorial_key, 0) + 1
+            if cells.seconds is None:
+                cells.seconds = self._latency.setdefault(cells.tutorial_key, _Hist(len(_SECONDS.limits) + 1))
+            _fill(cells.seconds, _SECONDS, event.latency_s)
+
+    def _hist(self, metric: _TfMetric, labels: tuple[str, ...]) -> _Hist:
+        assert metric.buckets is not None
+        return self._samplers.setdefault(metric, {}).setdefault(labels, _Hist(len(metric.buckets.limits) + 1))
 
     def _on_batch(self, event: BatchRun) -> None:
         padding = max(0, event.padded_size - event.input_size)
@@ -314,6 +344,11 @@ class _TutorialCollector(Collector):
     def describe(self) -> Iterator[Metric]:
         # Reserves the names in the registry, so a clashing metric registered later is refused.
         return iter(self._families())
+
+
+def _fill(hist: _Hist, buckets: _Buckets, value: float) -> None:
+    hist.counts[buckets.index(value)] += 1
+    hist.total += value
 
 
 def _add(cells: dict[tuple[str, ...], _Hist], key: tuple[str, ...], buckets: _Buckets, value: float) -> None:

@@ -33,7 +33,8 @@ def test_moderately_expensive_calls_are_probed_inline_once_in_a_while() -> None:
     costs.record(KEY, LIMIT * 2)
     decisions = [costs.cheap(KEY) for _ in range(PROBE_EVERY * 3)]
     assert decisions.count(True) == 3
-    assert decisions[PROBE_EVERY - 1] and not any(decisions[: PROBE_EVERY - 1])
+    assert decisions[PROBE_EVERY - 1]
+    assert not any(decisions[: PROBE_EVERY - 1])
     # The probe measured it cheap (it had only waited for the GIL on a thread): inline from now on.
     for _ in range(WINDOW):
         costs.record(KEY, 0.0003)

@@ -42,6 +42,8 @@ __all__ = ["InferenceEndpoint", "RestRouter"]
 log = logging.getLogger("tfserve_lab.rest")
 
 _TIMED_OUT = "Request timed out."
+_PARSED_PATHS = 1024
+_UNPARSED = object()
 
 
 class InferenceEndpoint:
@@ -55,6 +57,25 @@ class InferenceEndpoint:
         self.cors = _cors_headers(options)
         self._date_second = 0
         self._date = ""
+        self._calls: dict[str, object] = {}
+
+    def call_for(self, path: str) -> inference.InferenceCall | None:
+        """What an inference path asks for (None: not an inference URL); parsed once per distinct path.
+
+        Raises:
+            TfServeError: a version TF Serving cannot parse.
+        """
+        call = self._calls.get(path, _UNPARSED)
+        if call is not _UNPARSED:
+            return call  # type: ignore[return-value]
+        try:
+            call = inference.parse_inference_url(unquote(path[len(inference.MODEL_PREFIX) :], errors="strict"))
+        except UnicodeDecodeError:
+            call = None
+        if len(self._calls) >= _PARSED_PATHS:
+            self._calls.clear()  # clients inventing paths cannot grow it without bound
+        self._calls[path] = call
+        return call
 
     def date(self) -> str:
         """The Date header, formatted once a second."""
@@ -160,12 +181,10 @@ class _Request(tornado.httputil.HTTPMessageDelegate):
             self._respond(413, _too_large(self._received, endpoint.options.max_body_bytes))
             return
         try:
-            call = inference.parse_inference_url(unquote(self.path[len(inference.MODEL_PREFIX) :], errors="strict"))
+            call = endpoint.call_for(self.path)
         except TfServeError as exc:
             self._respond(HTTP_STATUS.get(exc.code, 500), codec.encode_error(exc.message))
             return
-        except UnicodeDecodeError:
-            call = None
         if call is None:
             self._respond(400, codec.encode_error(f"Malformed request: POST {self.path}"))
             return

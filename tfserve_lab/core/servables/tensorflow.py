@@ -254,6 +254,7 @@ class _FunctionRunner:
         self._tf = tf
         self._loaded = tf.saved_model.load(path, tags=list(tags))
         self._functions = dict(self._loaded.signatures)
+        self._to_tensor = _numpy_to_tensor(tf)
         # Per function: flat argument order and traced specs (dims, None for unknown rank; dtype), when
         # the parameters are the signature's aliases; otherwise only the public call is used.
         self._specs: dict[str, tuple[list[str], dict[str, tuple[Any, Any]]] | None] = {}
@@ -271,7 +272,8 @@ class _FunctionRunner:
         fn = self._functions.get(name)
         if fn is None:
             raise FailedPrecondition(f'Serving signature key "{name}" has no function to run in this SavedModel.')
-        tensors = {alias: self._tf.convert_to_tensor(value) for alias, value in inputs.items()}
+        to_tensor = self._to_tensor
+        tensors = {alias: to_tensor(value) for alias, value in inputs.items()}
         spec = self._specs[name]
         if spec is None or tensors.keys() != spec[1].keys() or any(tensors[k].dtype != spec[1][k][1] for k in spec[0]):
             # The public call: it words a dtype mismatch the way TensorFlow does.
@@ -285,6 +287,30 @@ class _FunctionRunner:
     def close(self) -> None:
         self._functions.clear()
         self._loaded = None
+
+
+def _numpy_to_tensor(tf: Any) -> Callable[[Any], Any]:
+    """``tf.convert_to_tensor`` for arrays, without its dispatch layers for numeric ones (half its ~14 us here).
+
+    TensorFlow's own ``convert_to_eager_tensor`` makes the same tensor; strings, and any TensorFlow
+    without that function, take the public call.
+    """
+    try:
+        from tensorflow.python.eager import context as tf_context
+        from tensorflow.python.framework import constant_op
+
+        make = constant_op.convert_to_eager_tensor
+        eager = tf_context.context()
+    except (ImportError, AttributeError):
+        return tf.convert_to_tensor  # type: ignore[no-any-return]
+    public = tf.convert_to_tensor
+
+    def to_tensor(value: Any) -> Any:
+        if type(value) is np.ndarray and value.dtype.kind in "biuf":
+            return make(value, eager)
+        return public(value)
+
+    return to_tensor
 
 
 class _SessionRunner:

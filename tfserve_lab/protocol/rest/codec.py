@@ -128,6 +128,13 @@ def _is_named_object(value: Any) -> bool:
     return type(value) is dict and not is_b64_object(value)
 
 
+def _bool_suspect(array: np.ndarray, may_have_bools: Callable[[], bool]) -> bool:
+    """Whether a 0 or 1 in ``array`` may have been a JSON boolean; the cheaper test runs first."""
+    if array.size <= 64:  # a short text scan beats numpy's per-call cost
+        return may_have_bools() and bool(np.any((array == 0) | (array == 1)))
+    return bool(np.any((array == 0) | (array == 1))) and may_have_bools()
+
+
 def _fast_numeric(value: Any, dtype: str, may_have_bools: Callable[[], bool]) -> np.ndarray | None:
     """The tensor for a rectangular list of plain numbers (or booleans), or None for the exact path."""
     if dtype not in _FAST_TYPES:
@@ -141,7 +148,7 @@ def _fast_numeric(value: Any, dtype: str, may_have_bools: Callable[[], bool]) ->
         return array if kind == "b" else None
     if kind not in "iuf" or (kind == "f" and dtype not in _FLOATS):
         return None
-    if array.size and may_have_bools() and np.any((array == 0) | (array == 1)):
+    if array.size and _bool_suspect(array, may_have_bools):
         return None
     if dtype in _FLOATS:
         # Via float64, like rapidjson's GetDouble() before the narrowing to float.

@@ -32,6 +32,7 @@ __all__ = [
     "NotFoundHandler",
     "RestOptions",
     "UnauthenticatedHandler",
+    "cors_headers",
 ]
 
 log = logging.getLogger("tfserve_lab.rest")
@@ -74,6 +75,18 @@ class RestOptions:
     enable_cors: bool = False
     max_body_bytes: int = 64 * 1024 * 1024
     auth_token: str = ""
+
+
+def cors_headers(options: RestOptions) -> tuple[tuple[str, str], ...]:
+    """The CORS headers every answer carries with ``--rest_api_enable_cors_support`` (none without it)."""
+    if not options.enable_cors:
+        return ()
+    allowed = "Content-Type, Authorization" if options.auth_token else "Content-Type"
+    return (
+        ("Access-Control-Allow-Origin", "*"),
+        ("Access-Control-Allow-Methods", "POST, GET"),
+        ("Access-Control-Allow-Headers", allowed),
+    )
 
 
 class InFlight:
@@ -119,11 +132,9 @@ class _BaseHandler(tornado.web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
-        if getattr(self, "rest_options", None) is not None and self.rest_options.enable_cors:
-            self.set_header("Access-Control-Allow-Origin", "*")
-            self.set_header("Access-Control-Allow-Methods", "POST, GET")
-            allowed = "Content-Type, Authorization" if self.rest_options.auth_token else "Content-Type"
-            self.set_header("Access-Control-Allow-Headers", allowed)
+        if getattr(self, "rest_options", None) is not None:
+            for name, value in cors_headers(self.rest_options):
+                self.set_header(name, value)
 
     def _use(self, options: RestOptions) -> None:
         # Tornado sets the default headers before initialize() hands over the options: set them again.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 import time
+import weakref
 from typing import Any
 
 import tornado.httpserver
@@ -51,7 +52,8 @@ class RestHttpServer(tornado.httpserver.HTTPServer):
         super().initialize(request_callback, idle_connection_timeout=idle_connection_timeout, **kwargs)
         self.conn_params.header_timeout = None  # the sweep below replaces the per-request timer
         self._idle_timeout = idle_connection_timeout
-        self._last_active: dict[tornado.iostream.IOStream, float] = {}
+        # Weak keys: a closed connection's stream leaves with its last reference, not at the next sweep.
+        self._last_active: weakref.WeakKeyDictionary[tornado.iostream.IOStream, float] = weakref.WeakKeyDictionary()
         self._sweep = tornado.ioloop.PeriodicCallback(self._close_idle, idle_sweep_seconds * 1000)
 
     def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple[Any, ...]) -> None:

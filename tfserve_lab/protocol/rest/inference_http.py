@@ -35,7 +35,7 @@ from tfserve_lab.errors import ErrorCode, TfServeError
 from tfserve_lab.protocol.auth import bearer_token_matches
 from tfserve_lab.protocol.rest import codec, inference
 from tfserve_lab.protocol.rest.deadlines import Deadline, Deadlines
-from tfserve_lab.protocol.rest.handlers import DRAIN_FACTOR, HTTP_STATUS, InFlight, RestOptions
+from tfserve_lab.protocol.rest.handlers import DRAIN_FACTOR, HTTP_STATUS, InFlight, RestOptions, cors_headers
 
 __all__ = ["InferenceEndpoint", "RestRouter"]
 
@@ -54,7 +54,7 @@ class InferenceEndpoint:
         self.options = options
         self.in_flight = in_flight
         self.deadlines = Deadlines(options.timeout_ms / 1000) if options.timeout_ms > 0 else None
-        self.cors = _cors_headers(options)
+        self.cors = cors_headers(options)
         self._date_second = 0
         self._date = ""
         self._calls: dict[str, object] = {}
@@ -257,15 +257,4 @@ class _Request(tornado.httputil.HTTPMessageDelegate):
 def _too_large(size: int, limit: int) -> bytes:
     return codec.encode_error(
         f"Request body of {size} bytes is larger than the limit of {limit} bytes (--rest_api_max_body_bytes)."
-    )
-
-
-def _cors_headers(options: RestOptions) -> tuple[tuple[str, str], ...]:
-    if not options.enable_cors:
-        return ()
-    allowed = "Content-Type, Authorization" if options.auth_token else "Content-Type"
-    return (
-        ("Access-Control-Allow-Origin", "*"),
-        ("Access-Control-Allow-Methods", "POST, GET"),
-        ("Access-Control-Allow-Headers", allowed),
     )

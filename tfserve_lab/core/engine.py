@@ -1,7 +1,8 @@
 """Engine: the one entry point REST, gRPC and the notebook call for every request.
 
 Async methods run on the engine loop; model calls go to the batch threads
-(TensorFlow releases the GIL), so protocol work and inference overlap.
+(TensorFlow releases the GIL), so protocol work and inference overlap, except
+calls measured under a millisecond, which cost less inline than the hand-off.
 """
 
 from __future__ import annotations

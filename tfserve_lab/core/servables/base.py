@@ -17,7 +17,8 @@ class Servable(Protocol):
     """A loaded model version.
 
     ``run`` blocks (TensorFlow releases the GIL while it computes); the engine
-    calls it on its batch threads, never on the event loop.
+    calls it on its batch threads, or on its event loop when calls are measured
+    under a millisecond (``core/call_costs.py``).
     """
 
     @property

@@ -66,6 +66,22 @@ def test_predict_row_and_columnar(server: ServerProcess) -> None:
     assert objects.json() == {"predictions": [[2.5], [3.5]]}
 
 
+def test_wide_bodies_take_the_numeric_reader_and_keep_tf_serving_errors(server: ServerProcess) -> None:
+    values = [i / 8 for i in range(400)]  # wide enough for the numeric reader
+    wide = post(server, "/v1/models/half_plus_two:predict", {"instances": values})
+    assert wide.status_code == 200, wide.text
+    assert wide.json() == {"predictions": [v / 2 + 2 for v in values]}
+    named = post(server, "/v1/models/half_plus_two:predict", {"inputs": {"x": [[v] for v in values]}})
+    assert named.json() == {"outputs": [[v / 2 + 2] for v in values]}
+    ragged = post(server, "/v1/models/half_plus_two:predict", {"instances": [values, [1.0]]})
+    assert ragged.status_code == 400
+    assert ragged.json()["error"] == "Failed to process element: 1 of 'instances' list. Error: INVALID_ARGUMENT: " + (
+        "Expecting tensor size: 400 but got: 1"
+    )
+    unknown = post(server, "/v1/models/half_plus_two:predict", {"signature_name": "nope", "instances": values})
+    assert unknown.json() == {"error": 'Serving signature name: "nope" not found in signature def'}
+
+
 def test_predict_every_model_and_version(server: ServerProcess) -> None:
     body = {"instances": [1.0, 2.0, 5.0]}
     assert post(server, "/v1/models/tf2:predict", body).json() == {"predictions": [2.5, 3.0, 4.5]}

@@ -4,7 +4,8 @@ Decoding a predict body lives here and mirrors ``FillPredictRequestFromJson``
 rule for rule and message for message: a vectorized path takes rectangular
 lists of plain numbers straight to numpy, and anything else (strings, b64,
 mixed or malformed values) takes the rule-by-rule path, which also finds the
-error if there is one. The rest is re-exported: response bodies from
+error if there is one. Wide float bodies skip Python floats altogether
+(``numeric_json``); ``PredictText`` picks the path. The rest is re-exported: response bodies from
 ``jsonwrite``, parsing from ``jsonparse``, examples from ``examples``, model
 status and metadata from ``protojson``.
 """
@@ -41,11 +42,13 @@ from tfserve_lab.protocol.rest.jsonwrite import (
     type_string,
     value_to_string,
 )
+from tfserve_lab.protocol.rest.numeric_json import parse_numeric_body
 from tfserve_lab.protocol.rest.protojson import encode_model_metadata, encode_model_status
 
 __all__ = [
     "ExamplesBody",
     "PredictBody",
+    "PredictText",
     "decode_examples_request",
     "decode_predict_inputs",
     "decode_predict_request",
@@ -79,13 +82,47 @@ class PredictBody:
     row_format: bool
 
 
+class PredictText:
+    """A ``:predict`` body parsed once, before the model lookup (as ``FillPredictRequestFromJson`` does).
+
+    Raises (from the constructor):
+        TfServeError: TF Serving's parse error, or a ``signature_name`` that is not a string.
+    """
+
+    __slots__ = ("_body", "_doc", "_numeric", "signature_name")
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._numeric = parse_numeric_body(body)
+        self._doc: JsonDoc | None = None
+        if self._numeric is not None:
+            self.signature_name = self._numeric.signature_name
+        else:
+            self._doc = parse_json_body(body)
+            self.signature_name = signature_name_of(self._doc)
+
+    def decode(self, signature: SignatureInfo) -> PredictBody:
+        """The inputs for ``signature`` (the one ``signature_name`` names, or the default).
+
+        Raises:
+            TfServeError: INVALID_ARGUMENT (or UNIMPLEMENTED) with TF Serving's message.
+        """
+        if self._numeric is not None:
+            inputs = self._numeric.inputs_for(signature.inputs)
+            if inputs is not None:
+                return PredictBody(self.signature_name, inputs, self._numeric.row_format)
+        if self._doc is None:  # valid JSON, but not plain floats for this signature
+            self._doc = parse_json_body(self._body)
+        return decode_predict_inputs(self._doc, signature)
+
+
 def decode_predict_request(body: bytes, signature: SignatureInfo) -> PredictBody:
     """Parses and decodes a ``:predict`` body against a known signature.
 
     Raises:
         TfServeError: INVALID_ARGUMENT with TF Serving's message (UNIMPLEMENTED for types JSON cannot fill).
     """
-    return decode_predict_inputs(parse_json_body(body), signature)
+    return PredictText(body).decode(signature)
 
 
 def decode_predict_inputs(doc: dict[str, Any], signature: SignatureInfo) -> PredictBody:

@@ -67,17 +67,17 @@ async def answer(
     Raises:
         TfServeError: TF Serving's error for the request (the engine has counted it when it ran the model).
     """
-    doc = codec.parse_json_body(body)
     if call.verb == "predict":
+        text = codec.PredictText(body)
         with engine.acquire(call.spec, headers) as handle:
-            key = codec.signature_name_of(doc) or DEFAULT_SIGNATURE
+            key = text.signature_name or DEFAULT_SIGNATURE
             info = handle.servable.signatures.get(key)
             if info is None:
                 raise InvalidArgument(f'Serving signature name: "{key}" not found in signature def')
-            request = codec.decode_predict_inputs(doc, info)
+            request = text.decode(info)
             result = await engine.predict(handle, key, request.inputs, context=context)
         return codec.encode_predict_response(result.outputs, request.row_format)
-    examples = codec.decode_examples_request(doc)
+    examples = codec.decode_examples_request(codec.parse_json_body(body))
     with engine.acquire(call.spec, headers) as handle:
         if call.verb == "classify":
             classified = await engine.classify(handle, examples.signature_name, examples.examples, context=context)

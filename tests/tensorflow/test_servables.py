@@ -139,6 +139,26 @@ def test_half_plus_two_tf2_runs_its_functions(load: Callable[..., Any]) -> None:
     np.testing.assert_allclose(servable.run("", {"x": np.array([7.0], np.float32)})["y"], [5.5])
 
 
+def test_plain_eager_calls_skip_the_wrapper_and_agree_with_it(load: Callable[..., Any]) -> None:
+    servable = load(HALF_PLUS_TWO_TF2)
+    runner = servable._runner
+    assert set(runner._atomic) == {name for name, spec in runner._specs.items() if spec is not None}
+    assert "serving_default" in runner._atomic
+    x = np.array([1.0, 2.0, 5.0], np.float32)
+    assert runner._plain_eager()
+    direct = servable.run("", {"x": x})["y"]
+    # A tape or a strategy on the calling thread takes the signature's own _call_flat, as TensorFlow would.
+    with tf.GradientTape():
+        assert not runner._plain_eager()
+        taped = servable.run("", {"x": x})["y"]
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        assert not runner._plain_eager()
+        scoped = servable.run("", {"x": x})["y"]
+    np.testing.assert_allclose(direct, [2.5, 3.0, 4.5])
+    np.testing.assert_array_equal(taped, direct)
+    np.testing.assert_array_equal(scoped, direct)
+
+
 def test_failed_function_load_falls_back_to_a_session(testdata: Path) -> None:
     # tf.saved_model.load cannot wrap this TF1 graph ("Shapes must be equal rank"); TF Serving's session can.
     servable = load_saved_model(str(testdata / "saved_model_half_plus_three/00000123"), runner="function")

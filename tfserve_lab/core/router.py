@@ -67,8 +67,7 @@ class Router:
 
     def shadow(self, model: str) -> int | None:
         """The shadow candidate of ``model``, if any."""
-        with self._lock:
-            return self._shadows.get(model)
+        return self._shadows.get(model)  # one dict read, atomic under the GIL; writers take the lock
 
     def route(self, spec: ModelSpec, headers: Mapping[str, str] | None = None) -> ModelSpec:
         """The spec with a version filled in when routing applies, else unchanged."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfserve_lab.core.call_costs import PROBE_BELOW, PROBE_EVERY, WINDOW, CallCosts
+from tfserve_lab.core.call_costs import IDLE_INLINE_BELOW, PROBE_BELOW, PROBE_EVERY, WINDOW, CallCosts
 
 KEY = ("servable", "serving_default")
 LIMIT = 0.001
@@ -52,3 +52,14 @@ def test_forget_drops_the_measurements() -> None:
     costs.record(KEY, 0.0003)
     costs.forget(KEY)
     assert not costs.cheap(KEY)
+
+
+def test_idle_inline_takes_moderate_calls_but_not_long_or_unknown_ones() -> None:
+    costs = CallCosts(LIMIT)
+    assert not costs.idle_inline(KEY)  # unmeasured
+    costs.record(KEY, LIMIT * IDLE_INLINE_BELOW / 2)
+    assert costs.idle_inline(KEY)
+    assert not costs.cheap(KEY)
+    for _ in range(WINDOW):
+        costs.record(KEY, LIMIT * IDLE_INLINE_BELOW * 2)
+    assert not costs.idle_inline(KEY)

@@ -399,7 +399,7 @@ def render(report: dict[str, Any]) -> str:
     lines += [
         "",
         "## Engine overhead in process (ms per call, one caller; overhead vs the bare atomic call, "
-        "all variants timed in turns over 7 rounds, medians)",
+        "all variants timed in turns over 25 rounds, medians)",
         "",
         "| model | batch | signature (atomic) | servable.run | Engine.predict on loop | via run_sync bridge "
         "| +batching on loop | +batching via bridge |",

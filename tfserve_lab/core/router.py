@@ -81,6 +81,8 @@ class Router:
                     return ModelSpec(spec.name, int(pinned), None, spec.signature_name)
                 except ValueError:
                     raise InvalidArgument(f"Header {VERSION_HEADER} must be a version number, got {pinned!r}") from None
+        if spec.name not in self._splits:  # the common case, read without the lock (atomic under the GIL)
+            return spec
         with self._lock:
             split = self._splits.get(spec.name)
             if split is None:

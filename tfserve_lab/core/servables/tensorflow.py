@@ -275,6 +275,13 @@ class _FunctionRunner:
             if self._specs[name] is not None
             and hasattr(atomic := getattr(fn, "_inference_function", None), "call_preflattened")
         }
+        # Captures are variable handles, fixed for the life of the load, unless one is a deferred capture
+        # (a callable TensorFlow evaluates per call): those functions read ``captured_inputs`` each time.
+        self._captures = {
+            name: list(fn.captured_inputs)
+            for name, fn in self._functions.items()
+            if not any(callable(c) for c in getattr(fn, "_captured_inputs", [lambda: None]))
+        }
 
     def call(
         self, name: str, signature: SignatureInfo, inputs: dict[str, np.ndarray], outputs: Sequence[str]
@@ -294,7 +301,8 @@ class _FunctionRunner:
             flat = [tensors[k] for k in spec[0]]
             atomic = self._atomic.get(name)
             if atomic is not None and self._plain_eager():
-                result = atomic.call_preflattened(flat + fn.captured_inputs)
+                captures = self._captures.get(name)
+                result = atomic.call_preflattened(flat + (fn.captured_inputs if captures is None else captures))
             else:
                 result = fn._call_flat(flat, fn.captured_inputs)
         return {alias: np.asarray(result[alias].numpy()) for alias in outputs}

@@ -421,7 +421,7 @@ def render(report: dict[str, Any]) -> str:
             "",
             "## REST decode of one 32x784 `instances` body in process (ms)",
             "",
-            "| stdlib json + np.asarray | orjson + np.asarray | engine codec (parse_json_body + decode_predict_inputs) |",
+            "| stdlib json + np.asarray | orjson + np.asarray | engine codec (`PredictText`, the REST handler's path) |",
             "|--:|--:|--:|",
             f"| {decode['stdlib_s'] * 1e3:.2f} | {decode['orjson_s'] * 1e3:.2f} | {decode['engine_s'] * 1e3:.2f} |",
         ]

@@ -325,10 +325,12 @@ class Engine:
                 return await batcher.submit(handle, signature_name, inputs, output_keys, config)
         key = (id(handle.servable), signature_name)
         costs = self._costs
-        loop = asyncio.get_running_loop()
         if costs.cheap(key) or (
             # Nothing to overlap with: the hand-off to a thread would only add its own cost.
-            batcher is None and not self._threaded and costs.idle_inline(key) and loop_is_idle(loop)
+            batcher is None
+            and not self._threaded
+            and costs.idle_inline(key)
+            and loop_is_idle(asyncio.get_running_loop())
         ):
             started = time.perf_counter()
             try:
@@ -337,7 +339,7 @@ class Engine:
                 costs.record(key, time.perf_counter() - started)
         self._threaded += 1
         try:
-            outputs, seconds = await loop.run_in_executor(
+            outputs, seconds = await asyncio.get_running_loop().run_in_executor(
                 self._executor, _timed, handle.servable.run, signature_name, inputs, output_keys
             )
         finally:

@@ -53,6 +53,11 @@ class ModelEntry:
         """AVAILABLE versions, newest last."""
         return sorted(v for v, r in self.records.items() if r.state is VersionState.AVAILABLE)
 
+    def latest_available(self) -> int | None:
+        """The newest AVAILABLE version (what a request without a version gets)."""
+        available = VersionState.AVAILABLE
+        return max((v for v, r in self.records.items() if r.state is available), default=None)
+
 
 class ServableHandle:
     """A lease on one AVAILABLE version; release it (or use ``with``) when done."""
@@ -172,8 +177,8 @@ class Registry:
                 if version is None:
                     raise InvalidArgument(f"Unrecognized servable version label: {spec.label}")
             if version is None:
-                available = entry.available()
-                record = entry.records[available[-1]] if available else None
+                latest = entry.latest_available()
+                record = entry.records[latest] if latest is not None else None
             else:
                 record = entry.records.get(version)
             if record is None or record.state is not VersionState.AVAILABLE:

@@ -189,7 +189,8 @@ class Registry:
     def _release(self, record: VersionRecord) -> None:
         with self._cond:
             record.in_flight -= 1
-            if record.in_flight == 0:
+            # Only begin_unload waits, and only on a version it has marked UNLOADING.
+            if record.in_flight == 0 and record.state is VersionState.UNLOADING:
                 self._cond.notify_all()
 
     def statuses(self, name: str, version: int | None = None) -> list[VersionStatus]:

@@ -102,7 +102,9 @@ class Registry:
         on_event: Callable[[VersionChanged], None] | None = None,
         allow_labels_for_unavailable: bool = False,
     ) -> None:
-        self._cond = threading.Condition()
+        # Held directly (the RLock's C-level enter/exit); the condition over it is for begin_unload's wait.
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._models: dict[str, ModelEntry] = {}
         self._on_event = on_event
         self._allow_unavailable_labels = allow_labels_for_unavailable
@@ -112,7 +114,7 @@ class Registry:
     def set_models(self, models: Sequence[ModelConfig]) -> None:
         """Make ``models`` the configured set; models no longer listed are marked removed."""
         wanted = {m.name: m for m in models}
-        with self._cond:
+        with self._lock:
             for name, entry in self._models.items():
                 entry.removed = name not in wanted
             for name, model in wanted.items():
@@ -129,7 +131,7 @@ class Registry:
 
     def set_labels(self, name: str, labels: Mapping[str, int]) -> None:
         """Replace a model's version labels, checking each points at a servable version."""
-        with self._cond:
+        with self._lock:
             entry = self._entry(name)
             if not self._allow_unavailable_labels:
                 available = set(entry.available())
@@ -143,17 +145,17 @@ class Registry:
 
     def configs(self) -> list[ModelConfig]:
         """The configured models, in configuration order."""
-        with self._cond:
+        with self._lock:
             return [e.config for k, e in self._models.items() if not e.removed and not k.startswith("\0")]
 
     def entries(self) -> list[tuple[str, ModelEntry]]:
         """Every entry, removed ones included (the watcher unloads those)."""
-        with self._cond:
+        with self._lock:
             return list(self._models.items())
 
     def drop(self, key: str) -> None:
         """Forget a removed entry once all its versions are unloaded."""
-        with self._cond:
+        with self._lock:
             entry = self._models.get(key)
             if entry is not None and entry.removed:
                 del self._models[key]
@@ -167,7 +169,7 @@ class Registry:
             ServableNotFound: no such model, or the version is not AVAILABLE.
             InvalidArgument: an unknown version label.
         """
-        with self._cond:
+        with self._lock:
             entry = self._models.get(spec.name)
             if entry is None or entry.removed:
                 raise ServableNotFound(f"Servable not found for request: {_describe(spec)}")
@@ -187,7 +189,7 @@ class Registry:
             return ServableHandle(self, spec.name, record)
 
     def _release(self, record: VersionRecord) -> None:
-        with self._cond:
+        with self._lock:
             record.in_flight -= 1
             # Only begin_unload waits, and only on a version it has marked UNLOADING.
             if record.in_flight == 0 and record.state is VersionState.UNLOADING:
@@ -195,7 +197,7 @@ class Registry:
 
     def statuses(self, name: str, version: int | None = None) -> list[VersionStatus]:
         """GetModelStatus rows, newest version first as TF Serving lists them."""
-        with self._cond:
+        with self._lock:
             entry = self._models.get(name)
             if entry is None or entry.removed:
                 raise ServableNotFound(f"Could not find any versions of model {name}")
@@ -210,7 +212,7 @@ class Registry:
 
     def labels(self, name: str) -> dict[str, int]:
         """A model's version labels."""
-        with self._cond:
+        with self._lock:
             return dict(self._entry(name).config.version_labels)
 
     def _entry(self, name: str) -> ModelEntry:
@@ -223,7 +225,7 @@ class Registry:
 
     def record(self, entry: ModelEntry, version: int, path: str) -> VersionRecord:
         """The record of a version, created in START when first aspired."""
-        with self._cond:
+        with self._lock:
             record = entry.records.get(version)
             if record is None or (
                 record.state is VersionState.END and record.servable is None and not record.error_message
@@ -235,14 +237,14 @@ class Registry:
 
     def mark(self, entry: ModelEntry, record: VersionRecord, state: VersionState, **extra: float | str) -> None:
         """Move a record to ``state`` and tell observers."""
-        with self._cond:
+        with self._lock:
             record.state = state
             self._cond.notify_all()
         self._emit(entry, record, **extra)
 
     def set_servable(self, entry: ModelEntry, record: VersionRecord, servable: Servable, **extra: float) -> None:
         """A load finished: the version is AVAILABLE."""
-        with self._cond:
+        with self._lock:
             record.servable = servable
             record.error_code, record.error_message = ErrorCode.OK, ""
             record.state = VersionState.AVAILABLE
@@ -252,18 +254,18 @@ class Registry:
         self, entry: ModelEntry, record: VersionRecord, code: ErrorCode, message: str, *, final: bool
     ) -> None:
         """A load attempt failed; a final failure ends the version with its error."""
-        with self._cond:
+        with self._lock:
             record.error_code, record.error_message = code, message
             record.state = VersionState.END if final else VersionState.START
         self._emit(entry, record)
 
     def begin_unload(self, entry: ModelEntry, record: VersionRecord, timeout: float | None = None) -> Servable | None:
         """Stop new requests on a version, wait for those in flight, return its servable."""
-        with self._cond:
+        with self._lock:
             record.state = VersionState.UNLOADING
         self._emit(entry, record)
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             while record.in_flight > 0:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:

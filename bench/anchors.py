@@ -252,17 +252,7 @@ def serve_rest(port: int, model: str, mode: str, json_lib: str) -> None:
     loads: Callable[[bytes], Any] = orjson.loads if json_lib == "orjson" else json.loads
     width = MODELS[model].inputs
     answer = _constant_rest_answers(model)
-    call: Callable[[np.ndarray], np.ndarray] | None = None
-    if mode == "naive":
-        tf = _quiet_tensorflow()
-        loaded = tf.saved_model.load(str(version_dir(model)))
-        fn = loaded.signatures[_SIGNATURE]
-        output = next(iter(fn.structured_outputs))
-
-        def call(x: np.ndarray) -> np.ndarray:
-            return fn(**{INPUT_NAME: tf.constant(x)})[output].numpy()
-
-        call(np.zeros((1, width), np.float32))
+    call = _naive_call(model) if mode == "naive" else None
 
     class Predict(tornado.web.RequestHandler):
         def post(self, name: str) -> None:
@@ -285,6 +275,20 @@ def serve_rest(port: int, model: str, mode: str, json_lib: str) -> None:
     tornado.ioloop.IOLoop.current().start()
 
 
+def _naive_call(model: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The naive servers' model call: the public signature call per request, warmed once."""
+    tf = _quiet_tensorflow()
+    loaded = tf.saved_model.load(str(version_dir(model)))
+    fn = loaded.signatures[_SIGNATURE]
+    output = next(iter(fn.structured_outputs))
+
+    def call(x: np.ndarray) -> np.ndarray:
+        return fn(**{INPUT_NAME: tf.constant(x)})[output].numpy()
+
+    call(np.zeros((1, MODELS[model].inputs), np.float32))
+    return call
+
+
 def serve_grpc(port: int, model: str, mode: str) -> None:
     """A grpc.aio PredictionService: echo (constant answer) or naive (the model per request)."""
     import grpc
@@ -293,18 +297,8 @@ def serve_grpc(port: int, model: str, mode: str) -> None:
     width = MODELS[model].inputs
     out_width = MODELS[model].hidden[-1][0]
     cache: dict[int, Any] = {}
-    tf: Any = None
-    call: Callable[[np.ndarray], np.ndarray] | None = None
-    if mode == "naive":
-        tf = _quiet_tensorflow()
-        loaded = tf.saved_model.load(str(version_dir(model)))
-        fn = loaded.signatures[_SIGNATURE]
-        output = next(iter(fn.structured_outputs))
-
-        def call(x: np.ndarray) -> np.ndarray:
-            return fn(**{INPUT_NAME: tf.constant(x)})[output].numpy()
-
-        call(np.zeros((1, width), np.float32))
+    tf: Any = _quiet_tensorflow() if mode == "naive" else None  # its tensor <-> proto helpers
+    call = _naive_call(model) if mode == "naive" else None
 
     def constant(rows: int) -> Any:
         response = cache.get(rows)

@@ -33,6 +33,7 @@ from tfserve_lab.protocol.rest.jsonparse import (
     signature_name_of,
 )
 from tfserve_lab.protocol.rest.jsonwrite import (
+    JSON_FLOATS,
     encode_classify_response,
     encode_error,
     encode_predict_response,
@@ -62,7 +63,6 @@ __all__ = [
     "signature_name_of",
 ]
 
-_FLOATS = frozenset({"DT_FLOAT", "DT_DOUBLE"})
 # The rapidjson predicate AddValueToTensor applies per DataType (IsInt, IsInt64, IsUint, IsUint64), as ranges.
 _INT_RANGES = {
     **dict.fromkeys(("DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8"), (-(2**31), 2**31 - 1)),
@@ -70,7 +70,7 @@ _INT_RANGES = {
     "DT_UINT32": (0, 2**32 - 1),
     "DT_UINT64": (0, 2**64 - 1),
 }
-_FAST_TYPES = frozenset({*_FLOATS, *_INT_RANGES, "DT_BOOL"})
+_FAST_TYPES = frozenset({*JSON_FLOATS, *_INT_RANGES, "DT_BOOL"})
 
 
 @dataclass(frozen=True)
@@ -183,11 +183,11 @@ def _fast_numeric(value: Any, dtype: str, may_have_bools: Callable[[], bool]) ->
     kind = array.dtype.kind
     if dtype == "DT_BOOL":
         return array if kind == "b" else None
-    if kind not in "iuf" or (kind == "f" and dtype not in _FLOATS):
+    if kind not in "iuf" or (kind == "f" and dtype not in JSON_FLOATS):
         return None
     if array.size and _bool_suspect(array, may_have_bools):
         return None
-    if dtype in _FLOATS:
+    if dtype in JSON_FLOATS:
         # Via float64, like rapidjson's GetDouble() before the narrowing to float.
         with np.errstate(over="ignore"):
             return array.astype(np.float64, copy=False).astype(NUMPY_BY_DT[dtype], copy=False)
@@ -236,7 +236,7 @@ def _leaf(dtype: str) -> Callable[[Any], Any]:
             if dtype == "DT_STRING":
                 return decode_b64_object(value)
             raise _type_error(value, dtype)
-        if dtype in _FLOATS:
+        if dtype in JSON_FLOATS:
             if kind is float or kind is int:
                 return float(value)
         elif low <= high:

@@ -24,6 +24,7 @@ from tfserve_lab.core.dtypes import dt_for_numpy
 from tfserve_lab.errors import InvalidArgument
 
 __all__ = [
+    "JSON_FLOATS",
     "encode_classify_response",
     "encode_error",
     "encode_predict_response",
@@ -39,7 +40,8 @@ __all__ = [
     "value_to_string",
 ]
 
-_FLOATS = frozenset({"DT_FLOAT", "DT_DOUBLE"})
+# The float DataTypes TF Serving's JSON reads and writes as doubles (json_tensor.cc).
+JSON_FLOATS = frozenset({"DT_FLOAT", "DT_DOUBLE"})
 # Types AddSingleValueAndAdvance writes as JSON integers or booleans (orjson spells them the same).
 _INT64_MIN, _UINT64_END = -(2**63), 2**64
 _PLAIN = frozenset({"DT_INT8", "DT_INT16", "DT_INT32", "DT_UINT8", "DT_INT64", "DT_UINT32", "DT_UINT64", "DT_BOOL"})
@@ -265,7 +267,7 @@ def _tokens(array: np.ndarray, name: str, depth: int) -> list[bytes]:
         dtype = "DT_" + array.dtype.name.upper()
     if array.size == 0:
         return []  # nothing written, so nothing to refuse either
-    if dtype in _FLOATS:
+    if dtype in JSON_FLOATS:
         return float_tokens(array)
     if dtype in _PLAIN:
         flat = np.ascontiguousarray(array.reshape(-1), dtype=array.dtype.newbyteorder("="))

@@ -93,6 +93,7 @@ def start(
     if options is None:
         options = ServerOptions(
             port=grpc_port,
+            grpc_port_enabled=True,
             rest_api_port=rest_port,
             rest_api_enabled=True,
             host=host,

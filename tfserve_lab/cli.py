@@ -27,13 +27,22 @@ def _configure_logging() -> None:
     )
 
 
+def _tensorflow_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tensorflow")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def serve(argv: Sequence[str]) -> int:
     """Run the server until SIGINT or SIGTERM; returns the exit status."""
     if any(a in ("--help", "-h", "--helpfull") for a in argv):
         print(usage())
         return 0
     if any(a in ("--version", "--version=true") for a in argv):
-        print(f"TensorFlow ModelServer: tfserve-lab {__version__}")
+        print(f"TensorFlow ModelServer: tfserve-lab {__version__}\nTensorFlow Library: {_tensorflow_version()}")
         return 0
     try:
         options = parse_flags(argv)

@@ -22,6 +22,7 @@ __all__ = [
     "models_from_proto",
     "parse_model_server_config",
     "read_model_server_config",
+    "read_session_config",
 ]
 
 PolicyKind = Literal["latest", "all", "specific"]
@@ -123,6 +124,8 @@ class ServerOptions:
     """``tensorflow_model_server`` flags, with its names and defaults."""
 
     port: int = 8500
+    # None follows TF Serving (port 0 = no TCP listener); True with port 0 binds a free port.
+    grpc_port_enabled: bool | None = None
     grpc_socket_path: str = ""
     rest_api_port: int = 0
     # None follows TF Serving (port 0 = REST off); True with port 0 binds a free port.
@@ -146,6 +149,7 @@ class ServerOptions:
     tensorflow_intra_op_parallelism: int = 0
     tensorflow_inter_op_parallelism: int = 0
     tensorflow_session_parallelism: int = 0
+    tensorflow_session_config_file: str = ""
     per_process_gpu_memory_fraction: float = 0.0
     saved_model_tags: str = "serve"
     grpc_channel_arguments: str = ""
@@ -162,6 +166,16 @@ class ServerOptions:
     allow_version_labels_for_unavailable_models: bool = False
     enable_grpc_healthcheck_service: bool = False
     flush_filesystem_caches: bool = True
+    use_alts_credentials: bool = False
+    remove_unused_fields_from_bundle_metagraph: bool = True
+    num_tflite_pools: int = field(default_factory=lambda: os.cpu_count() or 1)
+    num_tflite_interpreters_per_pool: int = 1
+    enable_signature_method_name_check: bool = False
+    xla_cpu_compilation_enabled: bool = False
+    xla_gpu_compilation_enabled: bool = False
+    mixed_precision: str = ""
+    skip_initialize_tpu: bool = False
+    enable_serialization_as_tensor_content: bool = False
     # tfserve-lab's own flags (TF Serving has no equivalent): exposure and resource limits.
     auth_token: str = ""
     auth_token_file: str = ""
@@ -170,6 +184,11 @@ class ServerOptions:
     shutdown_grace_seconds: float = 10.0
     models: tuple[ModelConfig, ...] = ()
     batching: BatchingConfig | None = None
+
+    @property
+    def grpc_tcp_enabled(self) -> bool:
+        """Whether to listen for gRPC on a TCP port (the Unix socket is separate)."""
+        return self.port != 0 if self.grpc_port_enabled is None else self.grpc_port_enabled
 
     @property
     def rest_enabled(self) -> bool:
@@ -245,6 +264,26 @@ def read_model_server_config(path: str) -> tuple[ModelConfig, ...]:
     except OSError as exc:
         raise ConfigError(f"Cannot read model config file {path}: {exc.strerror}.") from None
     return parse_model_server_config(text, source=path)
+
+
+def read_session_config(path: str) -> bytes:
+    """``--tensorflow_session_config_file``: a ``tensorflow.ConfigProto`` text proto, serialized ("" gives b"")."""
+    if not path:
+        return b""
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import config_pb2
+
+    message = config_pb2.ConfigProto()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text_format.Parse(handle.read(), message)
+    except OSError as exc:
+        raise ConfigError(f"Invalid protobuf file: '{path}' ({exc.strerror}).") from None
+    except text_format.ParseError as exc:
+        raise ConfigError(
+            f"Invalid protobuf file: '{path}' (Error parsing text-format tensorflow.ConfigProto: {exc})."
+        ) from None
+    return bytes(message.SerializeToString())
 
 
 def model_configs_to_text(models: Sequence[ModelConfig]) -> str:

@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import tornado.httpserver
 
 from tfserve_lab.batching_params import read_batching_parameters
-from tfserve_lab.config import BatchingConfig, ModelConfig, ServerOptions, VersionPolicy, read_model_server_config
+from tfserve_lab.config import (
+    BatchingConfig,
+    ModelConfig,
+    ServerOptions,
+    VersionPolicy,
+    read_model_server_config,
+    read_session_config,
+)
 from tfserve_lab.core.engine import Engine, EngineOptions
 from tfserve_lab.core.loop import EngineLoop
 from tfserve_lab.core.repository import version_path
@@ -65,10 +72,12 @@ def default_loader(options: ServerOptions) -> Callable[[str], Servable]:
     """The TensorFlow loader configured by the flags (TensorFlow is imported on first load)."""
     from tfserve_lab.core.servables.tensorflow import LoadOptions, SessionOptions, configure_tensorflow, load_version
 
+    intra, inter = _parallelism(options)
     session = SessionOptions(
-        intra_op_parallelism=options.tensorflow_intra_op_parallelism,
-        inter_op_parallelism=options.tensorflow_inter_op_parallelism,
+        intra_op_parallelism=intra,
+        inter_op_parallelism=inter,
         per_process_gpu_memory_fraction=options.per_process_gpu_memory_fraction,
+        config_proto=read_session_config(options.tensorflow_session_config_file),
     )
     configure_tensorflow(session)
     load_options = LoadOptions(
@@ -77,8 +86,48 @@ def default_loader(options: ServerOptions) -> Callable[[str], Servable]:
         session=session,
         warmup=options.enable_model_warmup,
         num_request_iterations_for_warmup=options.num_request_iterations_for_warmup,
+        tflite_interpreters=max(1, options.num_tflite_pools),
     )
     return lambda path: load_version(path, load_options)
+
+
+def _parallelism(options: ServerOptions) -> tuple[int, int]:
+    """Intra- and inter-op threads from the three parallelism flags, by TF Serving's precedence."""
+    intra, inter = options.tensorflow_intra_op_parallelism, options.tensorflow_inter_op_parallelism
+    both = options.tensorflow_session_parallelism
+    if intra > 0 and inter > 0 and both > 0:
+        raise ConfigError(
+            "Either configure server_options.tensorflow_session_parallelism or "
+            "(server_options.tensorflow_intra_op_parallelism, server_options.tensorflow_inter_op_parallelism) "
+            "separately. You cannot configure all."
+        )
+    if intra > 0 or inter > 0:
+        return intra, inter
+    return both, both
+
+
+def check_options(options: ServerOptions) -> None:
+    """TF Serving's start-up checks of flag combinations (``Server::BuildAndStart``), and values we refuse."""
+    if not options.grpc_tcp_enabled and not options.grpc_socket_path:
+        raise ConfigError("At least one of server_options.grpc_port or server_options.grpc_socket_path must be set.")
+    if options.use_alts_credentials and options.ssl_config_file:
+        raise ConfigError("Either use_alts_credentials must be false or ssl_config_file must be empty.")
+    if options.num_tflite_interpreters_per_pool > 1:
+        raise ConfigError(
+            "--num_tflite_interpreters_per_pool above 1 is not supported by tfserve-lab: TF Serving then batches and "
+            "splits requests across its TF Lite interpreters; use --num_tflite_pools and --enable_batching."
+        )
+
+
+def _rest_conflicts_with_grpc(options: ServerOptions) -> bool:
+    """TF Serving skips REST, with an error in the log, when it would share the gRPC port."""
+    if options.rest_api_port == 0 or not options.grpc_tcp_enabled or options.rest_api_port != options.port:
+        return False
+    log.error(
+        "server_options.http_port cannot be same as grpc_port. Please use a different port for HTTP/REST API. "
+        "Skipped exporting HTTP/REST API."
+    )
+    return True
 
 
 def _batching(options: ServerOptions) -> BatchingConfig | None:
@@ -181,6 +230,7 @@ class ServingSession:
             try:
                 if options.auth_token_file:
                     options = self.options = replace(options, auth_token=_read_token(options.auth_token_file))
+                check_options(options)
                 models = models_from_options(options)
                 _check_base_paths(models)
                 self.monitoring = _monitoring(options)
@@ -188,17 +238,17 @@ class ServingSession:
                 self._tls = read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
                 ssl_context = rest_ssl_context(self._tls) if self._tls is not None else None
                 channel_arguments = _channel_arguments(options.grpc_channel_arguments)
+                loader = self._loader or default_loader(options)
             except ConfigError as exc:
                 return LoadFailed("", exc.message)
             rest_sockets: list[socket.socket] = []
-            if options.rest_enabled:
+            if options.rest_enabled and not _rest_conflicts_with_grpc(options):
                 try:
                     rest_sockets = [_bind(options.host, options.rest_api_port)]
                 except OSError as exc:
                     if exc.errno == errno.EADDRINUSE:
                         return PortInUse(options.rest_api_port, "rest")
                     raise
-            loader = self._loader or default_loader(options)
             engine = Engine(loader, self._engine_options())
             self.metrics = EngineMetrics(
                 thread_pool_name=self.batching.thread_pool_name if self.batching else "batch_threads",
@@ -224,8 +274,10 @@ class ServingSession:
                     sock.close()
                 self._shutdown()
                 return PortInUse(options.port, "grpc")
-            where = f"UNIX socket {options.grpc_socket_path} and " if options.grpc_socket_path else ""
-            log.info("Running gRPC ModelServer at %s%s:%d ...", where, options.host, grpc_port)
+            if options.grpc_socket_path:
+                log.info("Running gRPC ModelServer at UNIX socket %s ...", options.grpc_socket_path)
+            if grpc_port:
+                log.info("Running gRPC ModelServer at %s:%d ...", options.host, grpc_port)
             rest_port = 0
             if rest_sockets:
                 rest_port = rest_sockets[0].getsockname()[1]
@@ -245,11 +297,14 @@ class ServingSession:
             watcher=WatcherOptions(
                 poll_wait_seconds=options.file_system_poll_wait_seconds,
                 max_num_load_retries=options.max_num_load_retries,
-                load_retry_interval_seconds=options.load_retry_interval_micros / 1e6,
+                load_retry_interval_seconds=max(0.0, options.load_retry_interval_micros / 1e6),
+                num_load_threads=options.num_load_threads,
+                num_unload_threads=options.num_unload_threads,
             ),
             batching=self.batching,
             per_model_batching=options.enable_per_model_batching_parameters,
             allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
+            signature_method_name_check=options.enable_signature_method_name_check,
         )
 
     async def _start_rest(self, sockets: list[socket.socket], ssl_context: ssl.SSLContext | None) -> None:
@@ -282,7 +337,7 @@ class ServingSession:
         options = self.options
         grpc_options = GrpcOptions(
             host=options.host,
-            port=options.port,
+            port=options.port if options.grpc_tcp_enabled else None,
             socket_path=options.grpc_socket_path,
             channel_arguments=channel_arguments,
             max_concurrent_rpcs=options.grpc_max_threads or None,
@@ -290,6 +345,9 @@ class ServingSession:
             auth_token=options.auth_token,
             max_receive_message_bytes=options.grpc_max_receive_message_bytes,
             enable_profiler=options.enable_profiler,
+            alts=options.use_alts_credentials,
+            tensor_content_responses=options.enable_serialization_as_tensor_content,
+            tf_serving_health_names=options.enable_grpc_healthcheck_service,
         )
         server = GrpcServer(self.engine, grpc_options, self.reload)
         port = server.bind()

@@ -55,7 +55,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         for version, model in models.items():
             export_model(model, name, base_path=str(root), version=version)
     # Server-side batching on, so the dashboard's batch-size histogram has data.
-    options = ServerOptions(port=0, rest_api_port=0, rest_api_enabled=True, host="127.0.0.1", enable_batching=True)
+    options = ServerOptions(
+        port=0, grpc_port_enabled=True, rest_api_port=0, rest_api_enabled=True, host="127.0.0.1", enable_batching=True
+    )
     assert isinstance(api.start(options=options), Started)
     try:
         for name in ("clf", "reg"):

@@ -30,6 +30,7 @@ def session(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     config.write_text(CONFIG % (testdata / "saved_model_half_plus_two_2_versions"))
     options = ServerOptions(
         port=0,
+        grpc_port_enabled=True,
         rest_api_port=0,
         rest_api_enabled=True,
         host="127.0.0.1",
@@ -115,6 +116,7 @@ def test_counts_and_buckets_match_traffic(session: ServingSession) -> None:
 def test_metrics_off_without_monitoring_config(testdata: Path) -> None:
     options = ServerOptions(
         port=0,
+        grpc_port_enabled=True,
         rest_api_port=0,
         rest_api_enabled=True,
         host="127.0.0.1",

@@ -35,6 +35,7 @@ def session(tmp_path: Path) -> Iterator[ServingSession]:
     (tmp_path / "m" / "1").mkdir(parents=True)
     options = ServerOptions(
         port=0,
+        grpc_port_enabled=True,
         rest_api_port=0,
         rest_api_enabled=True,
         host="127.0.0.1",

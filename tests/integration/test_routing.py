@@ -37,6 +37,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingSession
         (base / str(version)).mkdir(parents=True)
     options = ServerOptions(
         port=0,
+        grpc_port_enabled=True,
         rest_api_port=0,
         rest_api_enabled=True,
         host="127.0.0.1",

@@ -16,7 +16,7 @@ import requests
 from google.protobuf import text_format
 from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 from tests.integration.server_process import ServerProcess
 
 
@@ -50,10 +50,11 @@ def test_bad_flags_fail_with_one_line(args: list[str], needle: str) -> None:
 
 
 def test_bad_config_and_missing_base_path_fail_at_start(testdata: Path, tmp_path: Path) -> None:
-    bad = run_cli("serve", f"--model_config_file={testdata / 'bad_model_config.txt'}", "--port=0")
+    port = f"--port={free_port()}"
+    bad = run_cli("serve", f"--model_config_file={testdata / 'bad_model_config.txt'}", port)
     assert bad.returncode != 0
     assert "Error parsing text-format tensorflow.serving.ModelServerConfig" in bad.stderr
-    missing = run_cli("serve", f"--model_base_path={tmp_path / 'nowhere'}", "--model_name=m", "--port=0")
+    missing = run_cli("serve", f"--model_base_path={tmp_path / 'nowhere'}", "--model_name=m", port)
     assert missing.returncode != 0
     assert f"Could not find base path {tmp_path / 'nowhere'} for servable m" in missing.stderr
 

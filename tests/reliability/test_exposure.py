@@ -49,6 +49,7 @@ def start(tmp_path: Path) -> Iterator:
         (base / "1").mkdir(parents=True, exist_ok=True)
         options = ServerOptions(
             port=0,
+            grpc_port_enabled=True,
             rest_api_port=0,
             rest_api_enabled=True,
             host="127.0.0.1",
@@ -243,6 +244,7 @@ def test_broken_ssl_config_refuses_to_start(tmp_path: Path) -> None:
         (tmp_path / "ssl.config").write_text(text)
         options = ServerOptions(
             port=0,
+            grpc_port_enabled=True,
             rest_api_port=0,
             rest_api_enabled=True,
             host="127.0.0.1",

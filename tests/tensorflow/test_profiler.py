@@ -16,6 +16,7 @@ from tfserve_lab.server import ServingSession
 def test_trace_captured_through_the_grpc_port(testdata: Path, tmp_path: Path) -> None:
     options = ServerOptions(
         port=0,
+        grpc_port_enabled=True,
         rest_api_port=0,
         rest_api_enabled=True,
         host="127.0.0.1",

@@ -24,11 +24,13 @@ import numpy as np
 from tfserve_lab.batching_params import check_batching_config, read_batching_parameters
 from tfserve_lab.config import BatchingConfig, ModelConfig
 from tfserve_lab.core.call_costs import CallCosts
+from tfserve_lab.core.dtypes import dt_for_numpy
 from tfserve_lab.core.events import EngineEvent, Observer, RequestDone
 from tfserve_lab.core.loop import loop_is_idle
 from tfserve_lab.core.registry import Registry, ServableHandle
 from tfserve_lab.core.router import Router
 from tfserve_lab.core.servables.base import Servable
+from tfserve_lab.core.signature_text import signature_debug_string, tensor_shape_string
 from tfserve_lab.core.types import (
     DEFAULT_SIGNATURE,
     ClassifyResult,
@@ -50,6 +52,8 @@ log = logging.getLogger("tfserve_lab")
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 PREDICT_METHOD = "tensorflow/serving/predict"
+# The method names a predict call accepts when the method-name check is on (predict_util.cc).
+_PREDICT_METHODS = (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD)
 
 
 SHADOW_LOG_SIZE = 2000
@@ -85,6 +89,9 @@ class EngineOptions:
     # hand-off costs ~0.1 ms; at 1 ms calls the overlap it buys under load is worth more).
     inline_calls_below_s: float = 0.0005
     allow_labels_for_unavailable: bool = False
+    # --enable_signature_method_name_check: off (TF Serving's default), classify and regress run on any
+    # signature whose inputs and outputs fit, so native TF2 models (all "predict") can be classified.
+    signature_method_name_check: bool = False
 
 
 class Engine:
@@ -204,7 +211,13 @@ class Engine:
         """Run a signature on named inputs; ``output_filter`` limits the outputs."""
         key = signature_name
         try:
-            key, _ = handle.signature(signature_name)
+            key, info = handle.signature(signature_name)
+            if self.options.signature_method_name_check and info.method_name not in _PREDICT_METHODS:
+                raise TfServeError(
+                    f"Expected prediction signature method_name to be one of {{{', '.join(_PREDICT_METHODS)}}}. "
+                    f"Was: {info.method_name}",
+                    code=ErrorCode.INTERNAL,
+                )
             started = time.perf_counter()
             outputs = await self._run(handle, key, inputs, output_filter or None)
             runtime = time.perf_counter() - started
@@ -263,18 +276,11 @@ class Engine:
         """Run a classification signature on serialized tf.Examples."""
         key = signature_name or DEFAULT_SIGNATURE
         try:
-            info = _examples_signature(handle, key, CLASSIFY_METHOD, "classification")
-            if len(info.outputs) not in (1, 2):
-                raise InvalidArgument(f"Expected one or two output Tensors, found {len(info.outputs)}")
-            if "classes" not in info.outputs and "scores" not in info.outputs:
-                raise InvalidArgument(
-                    'Expected classification signature outputs to contain at least one of "classes" or "scores".'
-                )
+            self.classification_signature(handle, key)
             started = time.perf_counter()
             outputs = await self._run(handle, key, {"inputs": _examples_tensor(examples)}, None)
             runtime = time.perf_counter() - started
-            classes = _per_example(outputs.get("classes"), len(examples), "classes")
-            scores = _per_example(outputs.get("scores"), len(examples), "scores")
+            classes, scores = _classifications(outputs, len(examples))
         except TfServeError as exc:
             self._done(handle, key, "classify", context, exc.code)
             exc.recorded = True
@@ -293,11 +299,7 @@ class Engine:
         """Run a regression signature on serialized tf.Examples."""
         key = signature_name or DEFAULT_SIGNATURE
         try:
-            info = _examples_signature(handle, key, REGRESS_METHOD, "regression")
-            if len(info.outputs) != 1:
-                raise InvalidArgument("Expected one output Tensor.")
-            if "outputs" not in info.outputs:
-                raise InvalidArgument("No regression outputs found in SignatureDef.")
+            self.regression_signature(handle, key)
             started = time.perf_counter()
             outputs = await self._run(handle, key, {"inputs": _examples_tensor(examples)}, None)
             runtime = time.perf_counter() - started
@@ -308,6 +310,41 @@ class Engine:
             raise
         self._done(handle, key, "regress", context, ErrorCode.OK, len(examples), runtime)
         return RegressResult(handle.model, handle.version, key, values)
+
+    def classification_signature(self, handle: ServableHandle, key: str) -> SignatureInfo:
+        """The signature a classify call runs, checked as TF Serving's ``PreProcessClassification`` does."""
+        info = self._examples_signature(handle, key, CLASSIFY_METHOD, "classification")
+        if len(info.outputs) not in (1, 2):
+            raise InvalidArgument(f"Expected one or two output Tensors, found {len(info.outputs)}")
+        if "inputs" not in info.inputs:
+            raise InvalidArgument(f"No classification inputs found in SignatureDef: {signature_debug_string(info)}")
+        if "classes" not in info.outputs and "scores" not in info.outputs:
+            raise InvalidArgument(
+                'Expected classification signature outputs to contain at least one of "classes" or "scores". '
+                f"Signature was: {signature_debug_string(info)}"
+            )
+        return info
+
+    def regression_signature(self, handle: ServableHandle, key: str) -> SignatureInfo:
+        """The signature a regress call runs, checked as TF Serving's ``PreProcessRegression`` does."""
+        info = self._examples_signature(handle, key, REGRESS_METHOD, "regression")
+        if len(info.outputs) != 1:
+            raise InvalidArgument("Expected one output Tensor.")
+        if "inputs" not in info.inputs:
+            raise InvalidArgument(f"No regression inputs found in SignatureDef: {signature_debug_string(info)}")
+        if "outputs" not in info.outputs:
+            raise InvalidArgument(f"No regression outputs found in SignatureDef: {signature_debug_string(info)}")
+        return info
+
+    def _examples_signature(self, handle: ServableHandle, key: str, method: str, kind: str) -> SignatureInfo:
+        info = handle.servable.signatures.get(key)
+        if info is None:
+            raise InvalidArgument(f"No signature was found with the name: {key}")
+        if self.options.signature_method_name_check and info.method_name != method:
+            raise InvalidArgument(f"Expected {kind} signature method_name to be {method}. Was: {info.method_name}")
+        if len(info.inputs) != 1:
+            raise InvalidArgument("Expected one input Tensor.")
+        return info
 
     async def _run(
         self,
@@ -410,20 +447,6 @@ def _batch_size(inputs: Mapping[str, np.ndarray]) -> int:
     return 0
 
 
-def _examples_signature(handle: ServableHandle, key: str, method: str, kind: str) -> SignatureInfo:
-    """The signature of a classify or regress call, checked as TF Serving checks it."""
-    info = handle.servable.signatures.get(key)
-    if info is None:
-        raise InvalidArgument(f"No signature was found with the name: {key}")
-    if info.method_name != method:
-        raise InvalidArgument(f"Expected {kind} signature method_name to be {method}. Was: {info.method_name}")
-    if len(info.inputs) != 1:
-        raise InvalidArgument("Expected one input Tensor.")
-    if "inputs" not in info.inputs:
-        raise InvalidArgument(f"No {kind} inputs found in SignatureDef.")
-    return info
-
-
 def _examples_tensor(examples: Sequence[bytes]) -> np.ndarray:
     if not examples:
         raise InvalidArgument("Input is empty.")
@@ -432,23 +455,48 @@ def _examples_tensor(examples: Sequence[bytes]) -> np.ndarray:
     return tensor
 
 
-def _per_example(array: np.ndarray | None, count: int, name: str) -> np.ndarray | None:
-    """A classes or scores output, checked to be [batch_size, num_classes]."""
-    if array is None:
-        return None
-    if array.ndim != 2:
-        raise InvalidArgument(f"Expected Tensor shape: [batch_size num_classes] but got {list(array.shape)}")
-    if array.shape[0] != count:
-        raise InvalidArgument(f"Expected {name} output batch size of {count}. Got: {array.shape[0]}")
-    return array
+def _classifications(outputs: Mapping[str, np.ndarray], count: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The classes and scores outputs, checked as ``PostProcessClassificationResult`` checks them."""
+    checked: dict[str, np.ndarray] = {}
+    for name, dtype in (("classes", "DT_STRING"), ("scores", "DT_FLOAT")):
+        array = outputs.get(name)
+        if array is None:
+            continue
+        if array.ndim != 2:
+            raise InvalidArgument(
+                f"Expected Tensor shape: [batch_size num_classes] but got {tensor_shape_string(array.shape)}"
+            )
+        actual = _dtype_name(array)
+        if actual != dtype:
+            raise InvalidArgument(f"Expected {name} Tensor of {dtype}. Got: {actual}")
+        if array.shape[0] != count:
+            raise InvalidArgument(f"Expected {name} output batch size of {count}. Got: {array.shape[0]}")
+        checked[name] = array
+    classes, scores = checked.get("classes"), checked.get("scores")
+    if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+        raise InvalidArgument(
+            f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}"
+        )
+    return classes, scores
 
 
 def _regression_values(array: np.ndarray, count: int) -> np.ndarray:
-    """A regression output, [batch_size] or [batch_size, 1], as [batch_size]."""
+    """A regression output, [batch_size] or [batch_size, 1], as [batch_size] (``PostProcessRegressionResult``)."""
     if not (array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1)):
         raise InvalidArgument(
-            f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {list(array.shape)}"
+            "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
+            f"{tensor_shape_string(array.shape)}"
         )
     if array.shape[0] != count:
         raise InvalidArgument(f"Input batch size did not match output batch size: {count} vs. {array.shape[0]}")
+    actual = _dtype_name(array)
+    if actual != "DT_FLOAT":
+        raise InvalidArgument(f"Expected output Tensor of DT_FLOAT.  Got: {actual}")
     return array.reshape(count)
+
+
+def _dtype_name(array: np.ndarray) -> str:
+    try:
+        return dt_for_numpy(array.dtype)
+    except KeyError:
+        return "DT_" + str(array.dtype.name).upper()

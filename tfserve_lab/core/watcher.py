@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tfserve_lab.core.registry import ModelEntry, Registry, VersionRecord
@@ -35,6 +36,10 @@ class WatcherOptions:
     max_num_load_retries: int = 5
     load_retry_interval_seconds: float = 60.0
     unload_timeout_seconds: float | None = None
+    # --num_load_threads / --num_unload_threads: 0 loads (unloads) one after another on the watcher thread,
+    # N runs up to N at once, as TF Serving's manager does with its thread pools.
+    num_load_threads: int = 0
+    num_unload_threads: int = 0
 
 
 class Watcher:
@@ -87,27 +92,54 @@ class Watcher:
                 log.exception("Polling the model repositories failed")
 
     def poll_once(self) -> None:
-        """One reconciliation pass over every model (blocking while it loads)."""
+        """One reconciliation pass over every model (blocking while it loads).
+
+        Every aspired version of every model loads first; then the versions no
+        longer aspired unload, for each model only once one of its aspired
+        versions is AVAILABLE.
+        """
         with self._poll_lock:
+            loads: list[tuple[ModelEntry, VersionRecord]] = []
+            aspired_by_entry: list[tuple[ModelEntry, set[int]]] = []
             for key, entry in self._registry.entries():
                 if entry.removed:
-                    for record in list(entry.records.values()):
-                        self._unload(entry, record)
+                    self._run_jobs(
+                        self._unload, [(entry, r) for r in entry.records.values()], self._options.num_unload_threads
+                    )
                     self._registry.drop(key)
-                else:
-                    self._reconcile(entry)
+                    continue
+                on_disk = list_versions(entry.config.base_path)
+                aspired = aspired_versions(on_disk, entry.config.version_policy)
+                aspired_by_entry.append((entry, set(aspired)))
+                for version in sorted(aspired, reverse=True):
+                    record = self._registry.record(entry, version, on_disk[version])
+                    if record.state is VersionState.START and time.monotonic() >= record.next_attempt_at:
+                        loads.append((entry, record))
+            self._run_jobs(self._load, loads, self._options.num_load_threads)
+            unloads = [
+                (entry, record)
+                for entry, aspired in aspired_by_entry
+                if not aspired
+                or any(entry.records[v].state is VersionState.AVAILABLE for v in aspired if v in entry.records)
+                for version, record in list(entry.records.items())
+                if version not in aspired
+            ]
+            self._run_jobs(self._unload, unloads, self._options.num_unload_threads)
 
-    def _reconcile(self, entry: ModelEntry) -> None:
-        on_disk = list_versions(entry.config.base_path)
-        aspired = aspired_versions(on_disk, entry.config.version_policy)
-        for version in sorted(aspired, reverse=True):
-            record = self._registry.record(entry, version, on_disk[version])
-            if record.state is VersionState.START and time.monotonic() >= record.next_attempt_at:
-                self._load(entry, record)
-        if any(entry.records[v].state is VersionState.AVAILABLE for v in aspired if v in entry.records) or not aspired:
-            for version, record in list(entry.records.items()):
-                if version not in aspired:
-                    self._unload(entry, record)
+    @staticmethod
+    def _run_jobs(
+        work: Callable[[ModelEntry, VersionRecord], None],
+        jobs: Sequence[tuple[ModelEntry, VersionRecord]],
+        threads: int,
+    ) -> None:
+        """Run loads or unloads one after another, or up to ``threads`` at once."""
+        if threads <= 0 or len(jobs) < 2:
+            for entry, record in jobs:
+                work(entry, record)
+            return
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tfserve-load") as pool:
+            for future in [pool.submit(work, entry, record) for entry, record in jobs]:
+                future.result()
 
     def _load(self, entry: ModelEntry, record: VersionRecord) -> None:
         name = entry.config.name

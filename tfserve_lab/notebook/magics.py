@@ -187,6 +187,7 @@ class TfServeMagics(Magics):
             print(f"tfserve: warning: binding {args.host} exposes the engine beyond this machine.", file=sys.stderr)
         options = ServerOptions(
             port=args.grpc_port,
+            grpc_port_enabled=True,
             rest_api_port=args.rest_port,
             rest_api_enabled=True,
             host=args.host,

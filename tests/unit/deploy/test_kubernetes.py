@@ -25,7 +25,7 @@ from tfserve_lab.deploy.kubernetes import (
     write_manifests,
 )
 from tfserve_lab.errors import ConfigError
-from tfserve_lab.flags import UNSUPPORTED_FLAGS, parse_flags
+from tfserve_lab.flags import parse_flags
 from tfserve_lab.protos.monitoring_config_pb2 import MonitoringConfig
 from tfserve_lab.protos.session_bundle_config_pb2 import BatchingParameters
 
@@ -433,9 +433,8 @@ def test_container_runs_the_engines_flags_and_tfserve_lab_serve_accepts_them() -
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/path"] == "/monitoring/prometheus/metrics"
     assert annotations["prometheus.io/port"] == "8501"
-    # The same flags start the standalone engine (those it does not implement yet are skipped).
-    usable = [a for a in container["args"] if a[2:].partition("=")[0] not in UNSUPPORTED_FLAGS]
-    options = parse_flags(usable)
+    # The same flags start the standalone engine.
+    options = parse_flags(container["args"])
     assert (options.port, options.rest_api_port) == (8500, 8501)
     assert options.model_config_file == "/etc/tfserving/model_config.pbtxt"
 

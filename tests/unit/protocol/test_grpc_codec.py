@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -61,12 +62,15 @@ def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
 
 
 def roundtrip_checks(array: np.ndarray, expected: np.ndarray) -> None:
-    """Our encoding decodes to ``expected`` by us, by tf.make_ndarray and by TF's C++ reader."""
-    message = ndarray_to_tensor_proto(array)
-    wire = tensor_pb2.TensorProto.FromString(message.SerializeToString())
-    assert_same(tensor_proto_to_ndarray(wire), expected)
-    assert_same(tf.make_ndarray(wire), expected)
-    assert_same(tf_parse(wire), expected)
+    """Both encodings decode to ``expected`` by us and by TF's C++ reader; typed fields by tf.make_ndarray too."""
+    for tensor_content in (False, True):
+        message = ndarray_to_tensor_proto(array, tensor_content=tensor_content)
+        wire = tensor_pb2.TensorProto.FromString(message.SerializeToString())
+        assert_same(tensor_proto_to_ndarray(wire), expected)
+        assert_same(tf_parse(wire), expected)
+        # tf.make_ndarray cannot read strings from tensor_content (np.frombuffer of objects).
+        if not (tensor_content and expected.dtype == object and expected.size):
+            assert_same(tf.make_ndarray(wire), expected)
 
 
 def as_object_bytes(values: list[bytes], shape: tuple[int, ...]) -> np.ndarray:
@@ -141,12 +145,96 @@ def test_layouts_encode_in_c_order_little_endian(array: np.ndarray) -> None:
     roundtrip_checks(array, array.astype(array.dtype.newbyteorder("=")))
 
 
-def test_numbers_and_bools_use_tensor_content() -> None:
-    for dtype in NUMERIC_DTYPES:
-        message = ndarray_to_tensor_proto(np.ones((2, 2), dtype=dtype))
-        assert message.tensor_content, dtype
-        assert message.dtype == tf.as_dtype(dtype).as_datatype_enum
-    assert ndarray_to_tensor_proto(np.array([True, False])).tensor_content == b"\x01\x00"
+# The typed field of each dtype, as tensor.cc's PROTO_TRAITS and ProtoHelper specialisations write it.
+AS_PROTO_FIELD = {
+    np.float32: "float_val",
+    np.float64: "double_val",
+    np.float16: "half_val",
+    ml_dtypes.bfloat16: "half_val",
+    np.int8: "int_val",
+    np.int16: "int_val",
+    np.int32: "int_val",
+    np.uint8: "int_val",
+    np.uint16: "int_val",
+    np.int64: "int64_val",
+    np.uint32: "uint32_val",
+    np.uint64: "uint64_val",
+    np.bool_: "bool_val",
+    np.complex64: "scomplex_val",
+    np.complex128: "dcomplex_val",
+}
+VALUE_FIELDS = [f.name for f in tensor_pb2.TensorProto.DESCRIPTOR.fields if f.name.endswith("_val")]
+
+
+def set_fields(message: tensor_pb2.TensorProto) -> set[str]:
+    return {f.name for f, _ in message.ListFields() if f.name.endswith("_val") or f.name == "tensor_content"}
+
+
+def field_values(array: np.ndarray) -> list[object]:
+    """What AsProtoField puts in the field: bit patterns for half and bfloat16, (real, imag) pairs for complex."""
+    flat = array.reshape(-1)
+    if flat.dtype.itemsize == 2 and flat.dtype.kind in "fV":
+        return flat.view(np.uint16).tolist()
+    if flat.dtype.kind == "c":
+        return flat.view(flat.real.dtype).tolist()
+    return flat.tolist()
+
+
+@pytest.mark.parametrize("dtype", AS_PROTO_FIELD, ids=lambda d: np.dtype(d).name)
+def test_typed_field_holds_every_value_as_as_proto_field_writes_it(dtype: type) -> None:
+    array = np.array([[1, 0, 2], [3, 1, 0]]).astype(dtype)
+    wire = tensor_pb2.TensorProto.FromString(ndarray_to_tensor_proto(array).SerializeToString())
+    field = AS_PROTO_FIELD[dtype]
+    assert set_fields(wire) == {field}
+    assert list(getattr(wire, field)) == field_values(array)
+    assert wire.dtype == tf.as_dtype(dtype).as_datatype_enum
+    assert_same(tf.make_ndarray(wire), array)
+
+
+@pytest.mark.parametrize("dtype", AS_PROTO_FIELD, ids=lambda d: np.dtype(d).name)
+def test_tensor_content_is_what_tensorflow_cpp_writes(dtype: type) -> None:
+    # tf.io.serialize_tensor is C++ AsProtoTensorContent for every type but strings.
+    array = np.array([[1, 0, 2], [3, 1, 0]]).astype(dtype)
+    message = ndarray_to_tensor_proto(array, tensor_content=True)
+    assert set_fields(message) == {"tensor_content"}
+    cpp = tensor_pb2.TensorProto.FromString(tf.io.serialize_tensor(array).numpy())
+    assert message.SerializeToString() == cpp.SerializeToString()
+
+
+def test_strings_go_in_string_val_or_as_an_encoded_string_list() -> None:
+    array = as_object_bytes([b"ab", b"", b"\xff" * 200], (3,))
+    typed = ndarray_to_tensor_proto(array)
+    assert set_fields(typed) == {"string_val"}
+    assert list(typed.string_val) == array.tolist()
+    # AsProtoTensorContent: port::EncodeStringList, every varint length, then the bytes.
+    packed = ndarray_to_tensor_proto(array, tensor_content=True)
+    assert packed.tensor_content == bytes([2, 0, 0xC8, 0x01]) + b"ab" + b"\xff" * 200
+    assert not packed.string_val
+    assert_same(tf_parse(packed), array)
+
+
+@PROPERTY
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64, np.bool_, np.complex64, np.complex128]))
+def test_packed_fixed_width_fields_equal_protobufs_own_encoding(data: st.DataObject, dtype: type) -> None:
+    array = data.draw(hnp.arrays(dtype, st.integers(0, 300)))
+    field = AS_PROTO_FIELD[dtype]
+    reference = tensor_pb2.TensorProto(dtype=tf.as_dtype(dtype).as_datatype_enum)
+    reference.tensor_shape.dim.add(size=array.size)
+    getattr(reference, field).extend(field_values(array))
+    assert ndarray_to_tensor_proto(array).SerializeToString() == reference.SerializeToString()
+
+
+def test_bfloat16_round_trips_in_half_val() -> None:
+    array = np.array([1.5, -2.0, 3.0e38, np.inf], dtype=ml_dtypes.bfloat16)
+    roundtrip_checks(array, array)
+    assert list(ndarray_to_tensor_proto(array).half_val) == array.view(np.uint16).tolist()
+    assert_same(tensor_proto_to_ndarray(tf.make_tensor_proto(array)), array)
+
+
+def test_typed_fields_cover_every_value_field_tensorflow_serving_writes() -> None:
+    written = set(AS_PROTO_FIELD.values()) | {"string_val"}
+    # Left to resources, variants and float8, which no servable here returns.
+    assert set(VALUE_FIELDS) - written == {"resource_handle_val", "variant_val", "float8_val"}
 
 
 @pytest.mark.parametrize(
@@ -157,6 +245,8 @@ def test_numbers_and_bools_use_tensor_content() -> None:
         (np.ones(2, np.uint16), None, "DT_UINT16"),
         (np.ones(2, np.bool_), None, "DT_BOOL"),
         (np.ones(2, np.complex128), None, "DT_COMPLEX128"),
+        (np.ones(2, ml_dtypes.bfloat16), None, "DT_BFLOAT16"),
+        (np.ones(2, np.float32), "DT_BFLOAT16", "DT_BFLOAT16"),
         (np.array([b"x"]), None, "DT_STRING"),
         ([[1, 2]], "DT_FLOAT", "DT_FLOAT"),
         (np.ones(2, np.float64), "DT_FLOAT", "DT_FLOAT"),
@@ -181,8 +271,9 @@ def test_fill_writes_into_a_response_map_entry_and_replaces_old_content() -> Non
     fill_tensor_proto(response.outputs["y"], np.array([b"a", b"b"], dtype=object))
     fill_tensor_proto(response.outputs["z"], np.array(7, dtype=np.int64))
     wire = predict_pb2.PredictResponse.FromString(response.SerializeToString())
-    assert not wire.outputs["y"].tensor_content
+    assert not wire.outputs["y"].float_val
     assert not wire.outputs["y"].tensor_shape.dim[1:]
+    assert list(wire.outputs["z"].int64_val) == [7]
     assert_same(tensor_proto_to_ndarray(wire.outputs["y"]), as_object_bytes([b"a", b"b"], (2,)))
     assert_same(tf.make_ndarray(wire.outputs["z"]), np.array(7, dtype=np.int64))
 
@@ -336,7 +427,6 @@ def bad_protos() -> list[object]:
     rank_255 = proto("DT_FLOAT", [1] * 255)
     return [
         pytest.param(tensor_pb2.TensorProto(), "DT_INVALID", id="invalid-dtype"),
-        pytest.param(proto("DT_BFLOAT16", [1], half_val=[0]), "DT_BFLOAT16", id="bfloat16"),
         pytest.param(proto("DT_QINT8", [1], int_val=[0]), "DT_QINT8", id="quantized"),
         pytest.param(proto("DT_RESOURCE", [1]), "DT_RESOURCE", id="resource"),
         pytest.param(tensor_pb2.TensorProto(dtype=42), "DataType 42", id="unknown-dtype"),
@@ -360,7 +450,7 @@ def test_bad_protos_raise_invalid_argument(message: tensor_pb2.TensorProto, word
 
 @pytest.mark.parametrize(
     ("message", "words"),
-    [p for p in bad_protos() if p.id not in {"invalid-dtype", "unknown-dtype", "bfloat16", "quantized", "resource"}],
+    [p for p in bad_protos() if p.id not in {"invalid-dtype", "unknown-dtype", "quantized", "resource"}],
 )
 def test_tensorflow_refuses_the_same_protos(message: tensor_pb2.TensorProto, words: str) -> None:
     with pytest.raises(tf.errors.InvalidArgumentError):
@@ -376,7 +466,7 @@ def test_tensorflow_refuses_the_same_protos(message: tensor_pb2.TensorProto, wor
         pytest.param(np.array(["1.5"]), "DT_FLOAT", "strings as DT_FLOAT", id="string-as-number"),
         pytest.param(np.array([1.5]), "DT_INT32", "as DT_INT32", id="float-as-int"),
         pytest.param(np.ones(2), "DT_FOO", "DT_FOO", id="unknown-name"),
-        pytest.param(np.ones(2), "DT_BFLOAT16", "DT_BFLOAT16", id="bfloat16"),
+        pytest.param(np.ones(2), "DT_QINT8", "DT_QINT8", id="quantized"),
         pytest.param(np.array(["2020-01-01"], dtype="datetime64[D]"), None, "datetime64", id="datetime"),
         pytest.param(np.array(["\ud800"]), None, "not valid Unicode", id="lone-surrogate"),
     ],

@@ -36,6 +36,7 @@ __all__ = [
     "load_version",
     "run_warmup",
     "select_outputs",
+    "session_config_proto",
     "tensor_info_from_proto",
     "tf_error",
 ]
@@ -57,6 +58,24 @@ class SessionOptions:
     inter_op_parallelism: int = 0
     per_process_gpu_memory_fraction: float = 0.0
     allow_growth: bool = True
+    # A serialized ConfigProto (--tensorflow_session_config_file): sessions start from it instead of our
+    # defaults, then take the three fields above from the flags, as TF Serving's server.cc overwrites them.
+    config_proto: bytes = b""
+
+
+def session_config_proto(options: SessionOptions) -> Any:
+    """The ConfigProto a TF1 session of this process runs with."""
+    from tensorflow.core.protobuf import config_pb2
+
+    if options.config_proto:
+        config = config_pb2.ConfigProto.FromString(options.config_proto)
+    else:
+        config = config_pb2.ConfigProto(allow_soft_placement=True)  # GPU-placed graphs load on CPU-only hosts
+        config.gpu_options.allow_growth = options.allow_growth
+    config.intra_op_parallelism_threads = options.intra_op_parallelism
+    config.inter_op_parallelism_threads = options.inter_op_parallelism
+    config.gpu_options.per_process_gpu_memory_fraction = options.per_process_gpu_memory_fraction
+    return config
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,8 @@ class LoadOptions:
     warmup: bool = True
     num_request_iterations_for_warmup: int = 0
     runner: Runner = "auto"
+    # --num_tflite_pools: interpreters in a TF Lite model's pool (None: one per CPU).
+    tflite_interpreters: int | None = None
 
 
 def _tf() -> Any:
@@ -105,9 +126,15 @@ def configure_tensorflow(options: SessionOptions) -> bool:
                 tf.config.threading.set_intra_op_parallelism_threads(options.intra_op_parallelism)
             if options.inter_op_parallelism > 0:
                 tf.config.threading.set_inter_op_parallelism_threads(options.inter_op_parallelism)
-            if options.allow_growth:
+            config = session_config_proto(options)
+            if config.gpu_options.allow_growth:
                 for gpu in tf.config.list_physical_devices("GPU"):
                     tf.config.experimental.set_memory_growth(gpu, True)
+            # The rest of a ConfigProto that eager TensorFlow has a setting for (sessions get all of it).
+            if config.graph_options.optimizer_options.global_jit_level > 0:
+                tf.config.optimizer.set_jit(True)
+            if config.log_device_placement:
+                tf.debugging.set_log_device_placement(True)
         except RuntimeError as exc:  # TensorFlow already initialized its context
             log.warning("TensorFlow settings not applied: %s", exc)
             return False
@@ -357,13 +384,7 @@ class _SessionRunner:
         tf = _tf()
         from tensorflow.core.protobuf import config_pb2
 
-        config = config_pb2.ConfigProto(
-            intra_op_parallelism_threads=options.intra_op_parallelism,
-            inter_op_parallelism_threads=options.inter_op_parallelism,
-            allow_soft_placement=True,  # GPU-placed graphs still load on CPU-only machines
-        )
-        config.gpu_options.allow_growth = options.allow_growth
-        config.gpu_options.per_process_gpu_memory_fraction = options.per_process_gpu_memory_fraction
+        config = session_config_proto(options)
         self._callable_options = config_pb2.CallableOptions
         self._graph = tf.Graph()
         self._session = tf.compat.v1.Session(graph=self._graph, config=config)
@@ -544,7 +565,10 @@ def load_version(path: str, options: LoadOptions | None = None) -> Servable:
         from tfserve_lab.core.servables.tflite import load_tflite_model  # here: tflite imports this module
 
         return load_tflite_model(
-            path, warmup=options.warmup, num_request_iterations_for_warmup=options.num_request_iterations_for_warmup
+            path,
+            warmup=options.warmup,
+            num_request_iterations_for_warmup=options.num_request_iterations_for_warmup,
+            num_interpreters=options.tflite_interpreters,
         )
     return load_saved_model(
         path,

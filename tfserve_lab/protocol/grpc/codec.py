@@ -1,4 +1,4 @@
-"""TensorProto <-> numpy, read and written the way TF Serving's C++ Tensor::FromProto does."""
+"""TensorProto <-> numpy, read as C++ ``Tensor::FromProto`` and written as ``AsProtoField`` / ``AsProtoTensorContent``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import ml_dtypes
 import numpy as np
 
 from tfserve_lab.core.dtypes import DT_NAME, DT_NUMBER, NUMPY_BY_DT, dt_for_numpy
@@ -28,6 +29,9 @@ _MAX_ELEMENTS = 2**63 - 1
 _LITTLE_ENDIAN = sys.byteorder == "little"
 # scomplex_val / dcomplex_val hold float32 / float64 (real, imag) pairs.
 _COMPLEX_PART: dict[str, np.dtype[Any]] = {"scomplex_val": np.dtype(np.float32), "dcomplex_val": np.dtype(np.float64)}
+# bfloat16 travels over gRPC only (TF Serving's JSON has no bfloat16), so it is not in the shared table;
+# TensorFlow hands it to numpy as ml_dtypes' type.
+_BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,7 @@ _FIELD_BY_DT: dict[str, str] = {
     "DT_FLOAT": "float_val",
     "DT_DOUBLE": "double_val",
     "DT_HALF": "half_val",
+    "DT_BFLOAT16": "half_val",
     "DT_INT8": "int_val",
     "DT_INT16": "int_val",
     "DT_INT32": "int_val",
@@ -59,8 +64,18 @@ _FIELD_BY_DT: dict[str, str] = {
     "DT_COMPLEX128": "dcomplex_val",
     "DT_STRING": "string_val",
 }
-_KINDS: dict[int, _Kind] = {
-    DT_NUMBER[name]: _Kind(name, NUMPY_BY_DT[name], field) for name, field in _FIELD_BY_DT.items()
+_NUMPY: dict[str, np.dtype[Any]] = {**NUMPY_BY_DT, "DT_BFLOAT16": _BFLOAT16}
+_KINDS: dict[int, _Kind] = {DT_NUMBER[name]: _Kind(name, _NUMPY[name], field) for name, field in _FIELD_BY_DT.items()}
+_KIND_BY_NAME: dict[str, _Kind] = {kind.name: kind for kind in _KINDS.values()}
+
+# Packed repeated fields written as their wire bytes and merged in one parse: (field number, element
+# layout). Fixed-width fields are the array's own little-endian bytes; bools are one-byte varints already.
+_FIXED_FIELDS: dict[str, tuple[int, np.dtype[Any]]] = {
+    "float_val": (5, np.dtype("<f4")),
+    "double_val": (6, np.dtype("<f8")),
+    "scomplex_val": (9, np.dtype("<c8")),
+    "bool_val": (11, np.dtype(np.uint8)),
+    "dcomplex_val": (12, np.dtype("<c16")),
 }
 
 
@@ -88,7 +103,7 @@ def tensor_proto_to_ndarray(proto: TensorProto, *, copy: bool = False) -> NDArra
 
     Raises:
         InvalidArgument: The dtype has no numpy equivalent here (DT_INVALID,
-            DT_BFLOAT16, quantized, resource, variant), the shape is invalid, or
+            quantized, resource, variant), the shape is invalid, or
             ``tensor_content`` does not hold exactly the shape's elements.
     """
     kind = _KINDS.get(proto.dtype)
@@ -112,13 +127,15 @@ def tensor_proto_to_ndarray(proto: TensorProto, *, copy: bool = False) -> NDArra
     return array
 
 
-def ndarray_to_tensor_proto(array: ArrayLike, dtype: str | None = None) -> TensorProto:
+def ndarray_to_tensor_proto(array: ArrayLike, dtype: str | None = None, *, tensor_content: bool = False) -> TensorProto:
     """Encode an array as a new TensorProto (see ``fill_tensor_proto``).
 
     Args:
         array: A numpy array or anything ``np.asarray`` takes.
         dtype: DataType name to encode as (``"DT_FLOAT"``); default: the
             array's own dtype.
+        tensor_content: Pack the values into ``tensor_content`` instead of the
+            typed ``*_val`` field.
 
     Returns:
         A TensorProto that ``tf.make_ndarray`` and TF Serving decode to ``array``.
@@ -129,19 +146,25 @@ def ndarray_to_tensor_proto(array: ArrayLike, dtype: str | None = None) -> Tenso
     from tensorflow.core.framework.tensor_pb2 import TensorProto
 
     proto = TensorProto()
-    fill_tensor_proto(proto, array, dtype)
+    fill_tensor_proto(proto, array, dtype, tensor_content=tensor_content)
     return proto
 
 
-def fill_tensor_proto(proto: TensorProto, array: ArrayLike, dtype: str | None = None) -> TensorProto:
+def fill_tensor_proto(
+    proto: TensorProto, array: ArrayLike, dtype: str | None = None, *, tensor_content: bool = False
+) -> TensorProto:
     """Write an array into an existing TensorProto, replacing what it held.
 
     Meant for ``fill_tensor_proto(response.outputs[key], array)``: the map entry
-    is filled in place instead of built apart and copied in. Numbers and bools go
-    into ``tensor_content`` (little-endian, C order), the compact form TF's own
-    ``Tensor::AsProtoTensorContent`` writes; strings into ``string_val`` (``str``
-    is encoded as UTF-8; numpy ``S`` arrays lose trailing NULs, as numpy stores
-    them).
+    is filled in place instead of built apart and copied in. By default every
+    value goes into the typed field of its dtype, as TF Serving's responses
+    carry them (``Tensor::AsProtoField``: ``float_val``, ``int_val`` for the
+    narrow integers, ``half_val`` holding half and bfloat16 bit patterns,
+    ``scomplex_val`` pairs, ``string_val``, ...), so clients that read
+    ``outputs["y"].float_val`` work. With ``tensor_content`` the values are
+    packed as ``Tensor::AsProtoTensorContent`` packs them (little-endian, C
+    order; strings as varint lengths then bytes). ``str`` is encoded as UTF-8;
+    numpy ``S`` arrays lose trailing NULs, as numpy stores them.
 
     Args:
         proto: The TensorProto to overwrite.
@@ -149,6 +172,7 @@ def fill_tensor_proto(proto: TensorProto, array: ArrayLike, dtype: str | None = 
         dtype: DataType name to encode as (``"DT_FLOAT"``); default: the
             array's own dtype. Numbers are cast with numpy's ``same_kind``
             rule, so ints become floats but floats never silently become ints.
+        tensor_content: Use ``tensor_content`` instead of the typed field.
 
     Returns:
         ``proto``, for chaining.
@@ -159,55 +183,86 @@ def fill_tensor_proto(proto: TensorProto, array: ArrayLike, dtype: str | None = 
             other than ``bytes`` or ``str``.
     """
     values = np.asarray(array)
-    name = _dt_name(values, dtype)
+    kind = _KIND_BY_NAME[_dt_name(values, dtype)]
     proto.Clear()
-    proto.dtype = DT_NUMBER[name]
+    proto.dtype = DT_NUMBER[kind.name]
     dims = proto.tensor_shape.dim
     for size in values.shape:
         dims.add().size = size
-    if name == "DT_STRING":
-        _fill_strings(proto, values)
+    if kind.field == "string_val":
+        items = _string_items(values)
+        if not tensor_content:
+            proto.string_val.extend(items)
+        elif items:
+            proto.tensor_content = _encode_string_list(items)
         return proto
     if values.dtype.kind in "OSU":
-        raise InvalidArgument(f"Cannot encode a {values.dtype} array of strings as {name}.")
-    target = NUMPY_BY_DT[name]
+        raise InvalidArgument(f"Cannot encode a {values.dtype} array of strings as {kind.name}.")
     try:
-        # tobytes() writes C order whatever the layout; "<" makes the bytes
-        # little-endian, as TensorFlow reads them, on any host.
-        encoded = values.astype(target.newbyteorder("<"), casting="same_kind", copy=False)
+        # "<" makes the bytes little-endian, as TensorFlow reads them, on any host.
+        encoded = values.astype(kind.dtype.newbyteorder("<"), casting="same_kind", copy=False)
     except TypeError as error:
-        raise InvalidArgument(f"Cannot encode a {values.dtype} array as {name}: {error}.") from None
-    proto.tensor_content = encoded.tobytes()
+        raise InvalidArgument(f"Cannot encode a {values.dtype} array as {kind.name}: {error}.") from None
+    if tensor_content:
+        # tobytes() writes C order whatever the layout.
+        proto.tensor_content = encoded.tobytes()
+    elif encoded.size:
+        _fill_typed(proto, kind.field, encoded.reshape(-1))
     return proto
+
+
+def _fill_typed(proto: TensorProto, field: str, flat: NDArray[Any]) -> None:
+    """Every value into the typed field, as ``ProtoHelper<T>::Fill`` writes them (none dropped)."""
+    fixed = _FIXED_FIELDS.get(field)
+    if fixed is not None:
+        number, wire = fixed
+        _merge_packed(proto, number, flat.astype(wire, copy=False).tobytes())
+        return
+    # Varint fields: protobuf's extend from Python ints beats building varints with numpy.
+    getattr(proto, field).extend((flat.view("<u2") if field == "half_val" else flat).tolist())
+
+
+def _merge_packed(proto: TensorProto, number: int, payload: bytes) -> None:
+    """Append a packed repeated field from its wire bytes: one C parse instead of a Python value per item."""
+    proto.MergeFromString(_varint((number << 3) | 2) + _varint(len(payload)) + payload)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _encode_string_list(items: list[bytes]) -> bytes:
+    """``port::EncodeStringList``: every length as a varint, then the strings back to back."""
+    return b"".join(_varint(len(item)) for item in items) + b"".join(items)
 
 
 def _dt_name(values: NDArray[Any], dtype: str | None) -> str:
     if dtype is None:
         # The DataType table knows native byte order only; ">i4" is still int32.
         native = values.dtype if values.dtype.isnative else values.dtype.newbyteorder("=")
+        if native == _BFLOAT16:
+            return "DT_BFLOAT16"
         try:
             return dt_for_numpy(native)
         except KeyError:
             raise InvalidArgument(f"Cannot encode a {values.dtype} array: it has no TensorFlow DataType.") from None
-    if dtype not in NUMPY_BY_DT:
+    if dtype not in _KIND_BY_NAME:
         raise InvalidArgument(f"Cannot encode a tensor as {dtype}: it is not a supported DataType.")
     if dtype == "DT_STRING" and values.dtype.kind not in "OSU":
         raise InvalidArgument(f"Cannot encode a {values.dtype} array as DT_STRING.")
     return dtype
 
 
-def _fill_strings(proto: TensorProto, values: NDArray[Any]) -> None:
+def _string_items(values: NDArray[Any]) -> list[bytes]:
     items = values.ravel().tolist()
-    if values.dtype.kind == "U":
-        proto.string_val.extend([_string_item(item) for item in items])
-        return
-    try:
-        # The common case, all bytes, goes in with one call; the runtime
-        # refuses str, so mixed object arrays take the per-item path.
-        proto.string_val.extend(items)
-    except TypeError:
-        del proto.string_val[:]
-        proto.string_val.extend([_string_item(item) for item in items])
+    if values.dtype.kind == "S" or all(type(item) is bytes for item in items):
+        return items  # type: ignore[no-any-return]
+    return [_string_item(item) for item in items]
 
 
 def _string_item(item: object) -> bytes:
@@ -291,7 +346,7 @@ def _from_field(field: Any, kind: _Kind, count: int) -> NDArray[Any]:
     # static_cast does.
     raw = np.asarray(field)
     if kind.field == "half_val":
-        values = raw.astype(np.uint16).view(np.float16)
+        values = raw.astype(np.uint16).view(kind.dtype)
     elif kind.field in _COMPLEX_PART:
         parts = raw.astype(_COMPLEX_PART[kind.field], copy=False)
         # A trailing unpaired number is not an element; TF drops it too.

@@ -39,7 +39,8 @@ class GrpcOptions:
     """gRPC flags: address, Unix socket, channel arguments, concurrency."""
 
     host: str = "0.0.0.0"
-    port: int = 8500
+    # None: no TCP listener (TF Serving's --port=0), only the Unix socket.
+    port: int | None = 8500
     socket_path: str = ""
     channel_arguments: tuple[tuple[str, str | int], ...] = ()
     max_concurrent_rpcs: int | None = None
@@ -48,6 +49,12 @@ class GrpcOptions:
     auth_token: str = ""
     max_receive_message_bytes: int = _INT32_MAX
     enable_profiler: bool = False
+    # --use_alts_credentials: Google's ALTS on every listener instead of plaintext or TLS.
+    alts: bool = False
+    # --enable_serialization_as_tensor_content: Predict outputs packed in tensor_content, not typed fields.
+    tensor_content_responses: bool = False
+    # --enable_grpc_healthcheck_service: also report TF Serving's own service names as SERVING.
+    tf_serving_health_names: bool = False
 
 
 def _receive_limit(arguments: dict[str, str | int]) -> int:
@@ -94,7 +101,12 @@ class GrpcServer:
             interceptors=interceptors,
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(engine, max_tensor_bytes=_receive_limit(defaults)), self.server
+            PredictionServicer(
+                engine,
+                max_tensor_bytes=_receive_limit(defaults),
+                tensor_content=options.tensor_content_responses,
+            ),
+            self.server,
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(engine, reload), self.server)
         self.health = health.aio.HealthServicer()
@@ -112,17 +124,20 @@ class GrpcServer:
         self._tasks: set[asyncio.Future[None]] = set()
 
     def bind(self) -> int:
-        """Bind the TCP port (and the Unix socket); returns the TCP port bound."""
-        address = f"[{self.options.host}]" if ":" in self.options.host else self.options.host
-        self.port = self._add_port(f"{address}:{self.options.port}")
-        if self.port == 0:
-            raise OSError(f"Could not bind gRPC port {self.options.port}")
+        """Bind the TCP port (and the Unix socket); returns the TCP port bound, 0 when there is none."""
+        if self.options.port is not None:
+            address = f"[{self.options.host}]" if ":" in self.options.host else self.options.host
+            self.port = self._add_port(f"{address}:{self.options.port}")
+            if self.port == 0:
+                raise OSError(f"Could not bind gRPC port {self.options.port}")
         if self.options.socket_path:
             self._add_port(f"unix:{self.options.socket_path}")
         return self.port
 
     def _add_port(self, address: str) -> int:
-        # As TF Serving's BuildServerCredentialsFromSSLConfigFile: the same credentials on every listener.
+        # As TF Serving's BuildServerCredentials: the same credentials on every listener.
+        if self.options.alts:
+            return int(self.server.add_secure_port(address, grpc.alts_server_credentials()))
         tls = self.options.tls
         if tls is None:
             return int(self.server.add_insecure_port(address))
@@ -138,6 +153,10 @@ class GrpcServer:
         self._loop = asyncio.get_running_loop()
         await self.server.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        if self.options.tf_serving_health_names:
+            # The names TF Serving marks SERVING when the flag turns its health service on.
+            for name in ("ModelService", "PredictionService"):
+                await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         for model in self.engine.models():
             await self.health.set(model.name, self._health_of(model.name))
         self.engine.add_observer(self._observe)

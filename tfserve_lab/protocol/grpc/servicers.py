@@ -88,8 +88,11 @@ def serialized_examples(proto: Any) -> list[bytes]:
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """tensorflow.serving.PredictionService over one engine."""
 
-    def __init__(self, engine: Engine, *, max_tensor_bytes: int = 2**31 - 1) -> None:
+    def __init__(self, engine: Engine, *, max_tensor_bytes: int = 2**31 - 1, tensor_content: bool = False) -> None:
         self.engine = engine
+        # Predict outputs as AsProtoField writes them (typed *_val fields, TF Serving's default), or packed into
+        # tensor_content as AsProtoTensorContent does (--enable_serialization_as_tensor_content).
+        self.tensor_content = tensor_content
         # A TensorProto's shape may ask for far more elements than it carries (the last value repeats):
         # no decoded input may outgrow the largest message the server accepts.
         self.max_tensor_bytes = max_tensor_bytes
@@ -121,7 +124,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         response = predict_pb2.PredictResponse()
         _fill_spec(response.model_spec, result.model_name, result.version, result.signature_name)
         for alias, array in result.outputs.items():
-            fill_tensor_proto(response.outputs[alias], array)
+            fill_tensor_proto(response.outputs[alias], array, tensor_content=self.tensor_content)
         return response
 
     async def Classify(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -162,22 +165,17 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             _check_tasks(tasks)
             examples = serialized_examples(request.input)
             with self.engine.acquire(spec, ctx.headers) as handle:
-                for task in tasks:
-                    signature = task.model_spec.signature_name or DEFAULT_SIGNATURE
-                    if signature not in handle.servable.signatures:
-                        raise InvalidArgument(f"Requested signature not found in model graph: {signature}")
+                # Every task is checked before any runs, as TF Serving's MultiInference does.
+                signatures = _task_signatures(self.engine, handle, tasks)
+                for task, signature in zip(tasks, signatures, strict=True):
                     result = response.results.add()
                     if task.method_name == CLASSIFY_METHOD:
                         done = await self.engine.classify(handle, signature, examples, context=ctx)
                         _fill_classifications(result.classification_result, done.classes, done.scores)
-                    elif task.method_name == REGRESS_METHOD:
+                    else:
                         regression = await self.engine.regress(handle, signature, examples, context=ctx)
                         for value in regression.values.tolist():
                             result.regression_result.regressions.add(value=value)
-                    else:
-                        raise TfServeError(
-                            f"Unsupported signature method_name: {task.method_name}", code=ErrorCode.UNIMPLEMENTED
-                        )
                     _fill_spec(result.model_spec, handle.model, handle.version, signature)
         except TfServeError as exc:
             await _abort(context, exc)
@@ -230,6 +228,28 @@ def _check_tasks(tasks: Sequence[Any]) -> None:
         if signature in seen:
             raise InvalidArgument(f"Duplicate evaluation of signature: {signature}")
         seen.add(signature)
+
+
+def _task_signatures(engine: Engine, handle: Any, tasks: Sequence[Any]) -> list[str]:
+    """Each MultiInference task's signature, checked as its method's pre-processing checks it."""
+    names: list[str] = []
+    input_tensor = ""
+    for task in tasks:
+        signature = task.model_spec.signature_name or DEFAULT_SIGNATURE
+        if signature not in handle.servable.signatures:
+            raise InvalidArgument(f"Requested signature not found in model graph: {signature}")
+        if task.method_name == CLASSIFY_METHOD:
+            info = engine.classification_signature(handle, signature)
+        elif task.method_name == REGRESS_METHOD:
+            info = engine.regression_signature(handle, signature)
+        else:
+            raise TfServeError(f"Unsupported signature method_name: {task.method_name}", code=ErrorCode.UNIMPLEMENTED)
+        tensor = info.inputs["inputs"].name
+        if input_tensor and tensor != input_tensor:
+            raise InvalidArgument("Input tensor must be the same for all Signatures.")
+        input_tensor = tensor
+        names.append(signature)
+    return names
 
 
 def _fill_classifications(result: Any, classes: Any, scores: Any) -> None:

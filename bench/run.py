@@ -112,23 +112,30 @@ def _servers(model: str, work: Path) -> list[Server]:
         protocol = kind.split("-")[1]
         command = [*anchors, kind, "--model", model, "--port", str(port), *extra]
         servers.append(Server(name, model, command, {protocol: port}))
-    for name, flags in (
-        ("engine", []),
-        ("engine+batching", ["--enable_batching", f"--batching_parameters_file={params}"]),
+    batching = ["--enable_batching", f"--batching_parameters_file={params}"]
+    content = ["--enable_serialization_as_tensor_content"]
+    # The engine answers gRPC in TF Serving's typed fields by default; the "(content)" servers pack outputs
+    # into tensor_content (TF Serving's opt-in flag), gRPC only, for the two serializations side by side.
+    for name, flags, protocols in (
+        ("engine", [], ("rest", "grpc")),
+        ("engine+batching", batching, ("rest", "grpc")),
+        ("engine (content)", content, ("grpc",)),
+        ("engine+batching (content)", [*batching, *content], ("grpc",)),
     ):
-        grpc_port, rest_port = _free_port(), _free_port()
+        ports = {protocol: _free_port() for protocol in protocols}
         command = [
-            PYTHON, "-m", "tfserve_lab", "serve", f"--port={grpc_port}", f"--rest_api_port={rest_port}",
+            PYTHON, "-m", "tfserve_lab", "serve", f"--port={ports['grpc']}", f"--rest_api_port={ports.get('rest', 0)}",
             f"--model_name={model}", f"--model_base_path={base}", "--host=127.0.0.1", *flags,
         ]  # fmt: skip
-        servers.append(Server(name, model, command, {"rest": rest_port, "grpc": grpc_port}))
+        servers.append(Server(name, model, command, ports))
     return servers
 
 
 def _start(servers: list[Server], logs: Path, timeout: float = 180.0) -> None:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
     for server in servers:
-        server.log = logs / f"{server.model}-{server.name}-{'-'.join(server.ports)}.log"
+        slug = server.name.replace(" ", "-").replace("(", "").replace(")", "")
+        server.log = logs / f"{server.model}-{slug}-{'-'.join(server.ports)}.log"
         with open(server.log, "wb") as out:
             server.process = subprocess.Popen(server.command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
@@ -275,7 +282,7 @@ def _goal(name: str, value: float, target: float, unit: str, higher: bool = True
 def goals(table: dict[str, dict[str, Any]], inproc: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """PASS/FAIL of every goal of the issue, for the engine with and without batching."""
     out: list[dict[str, Any]] = []
-    for engine in ("engine+batching", "engine"):
+    for engine in ("engine+batching", "engine", "engine+batching (content)", "engine (content)"):
         mlp = inproc.get("mlp", {}).get("signature", {}).get("32")
         for protocol, share in (("grpc", 0.70), ("rest", 0.50)):
             row = table.get(f"mlp/{protocol}/{engine}")

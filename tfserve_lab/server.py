@@ -112,6 +112,7 @@ def check_options(options: ServerOptions) -> None:
         raise ConfigError("At least one of server_options.grpc_port or server_options.grpc_socket_path must be set.")
     if options.use_alts_credentials and options.ssl_config_file:
         raise ConfigError("Either use_alts_credentials must be false or ssl_config_file must be empty.")
+    _parallelism(options)
     if options.num_tflite_interpreters_per_pool > 1:
         raise ConfigError(
             "--num_tflite_interpreters_per_pool above 1 is not supported by tfserve-lab: TF Serving then batches and "
@@ -269,6 +270,11 @@ class ServingSession:
             self._loop = EngineLoop()
             try:
                 grpc_port = self._loop.run_sync(self._start_grpc(channel_arguments))
+            except ConfigError as exc:
+                for sock in rest_sockets:
+                    sock.close()
+                self._shutdown()
+                return LoadFailed("", exc.message)
             except (OSError, RuntimeError):
                 for sock in rest_sockets:
                     sock.close()

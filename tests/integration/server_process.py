@@ -18,9 +18,9 @@ from tests.conftest import ROOT, free_port
 class ServerProcess:
     """A ``python -m tfserve_lab serve`` child with its REST and gRPC ports."""
 
-    def __init__(self, args: Sequence[str], *, log_path: Path, rest: bool = True) -> None:
+    def __init__(self, args: Sequence[str], *, log_path: Path, rest: bool = True, grpc_port: int | None = None) -> None:
         self.rest_port = free_port() if rest else 0
-        self.grpc_port = free_port()
+        self.grpc_port = grpc_port or free_port()
         self.log_path = log_path
         flags = [f"--port={self.grpc_port}", f"--rest_api_port={self.rest_port}", *args]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}

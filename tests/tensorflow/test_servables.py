@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_log_pb2
 
+from tfserve_lab.config import read_session_config
 from tfserve_lab.core.servables.tensorflow import (
     LoadOptions,
     SavedModelServable,
@@ -22,6 +23,7 @@ from tfserve_lab.core.servables.tensorflow import (
     configure_tensorflow,
     load_saved_model,
     load_version,
+    session_config_proto,
 )
 from tfserve_lab.core.servables.tflite import TfLiteServable, load_tflite_model
 from tfserve_lab.core.types import SignatureInfo
@@ -466,3 +468,20 @@ def test_failing_warmup_request_fails_the_load(copy_model: Callable[..., Path]) 
         ErrorCode.FAILED_PRECONDITION,
         'Serving signature key "no_such_signature" not found.',
     )
+
+
+def test_session_config_file_is_the_base_and_the_flags_overwrite_threads_and_gpu_fraction(tmp_path: Path) -> None:
+    file = tmp_path / "session.config"
+    file.write_text(
+        "intra_op_parallelism_threads: 7\ninter_op_parallelism_threads: 7\nallow_soft_placement: false\n"
+        "graph_options { optimizer_options { opt_level: L0 } }\ngpu_options { per_process_gpu_memory_fraction: 0.9 }\n"
+    )
+    options = SessionOptions(intra_op_parallelism=2, config_proto=read_session_config(str(file)))
+    config = session_config_proto(options)
+    # server.cc: the file is parsed, then the three flag-backed fields are set from the flags, defaults included.
+    assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (2, 0)
+    assert config.gpu_options.per_process_gpu_memory_fraction == 0.0
+    assert not config.allow_soft_placement
+    assert config.graph_options.optimizer_options.opt_level == -1  # L0
+    without_file = session_config_proto(SessionOptions(inter_op_parallelism=3))
+    assert (without_file.allow_soft_placement, without_file.inter_op_parallelism_threads) == (True, 3)

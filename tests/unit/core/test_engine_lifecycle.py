@@ -182,3 +182,35 @@ def test_background_polling_picks_up_new_version(tmp_path: Path) -> None:
         assert predict(engine, ModelSpec("m")) == (5, 6.0)
     finally:
         engine.stop()
+
+
+@pytest.mark.parametrize(("threads", "together"), [(0, 1), (3, 3)])
+def test_num_load_threads_loads_that_many_versions_at_once(tmp_path: Path, threads: int, together: int) -> None:
+    # --num_load_threads: 0 loads one version after another; N loads up to N at once (three models here).
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    three_at_once = threading.Barrier(3)
+
+    def load(path: str) -> CallableServable:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            three_at_once.wait(timeout=0.5 if threads == 0 else 10)
+        except threading.BrokenBarrierError:
+            pass
+        with lock:
+            running -= 1
+        return CallableServable({"serving_default": (SIG, lambda i: {"y": i["x"]})})
+
+    options = EngineOptions(
+        watcher=WatcherOptions(poll_wait_seconds=0, num_load_threads=threads, num_unload_threads=threads)
+    )
+    engine = Engine(load, options)
+    models = [ModelConfig(name, str(make_repo(tmp_path / name, 1))) for name in ("a", "b", "c")]
+    engine.load(models)
+    assert most == together
+    assert [engine.status(m.name)[0].state for m in models] == [VersionState.AVAILABLE] * 3
+    engine.stop()

@@ -137,7 +137,14 @@ class GrpcServer:
     def _add_port(self, address: str) -> int:
         # As TF Serving's BuildServerCredentials: the same credentials on every listener.
         if self.options.alts:
-            return int(self.server.add_secure_port(address, grpc.alts_server_credentials()))
+            try:
+                return int(self.server.add_secure_port(address, grpc.alts_server_credentials()))
+            except RuntimeError:
+                # gRPC core makes no ALTS credentials off Google Cloud; TF Serving fails to start there too.
+                raise ConfigError(
+                    f"Cannot listen on {address} with ALTS credentials (--use_alts_credentials): gRPC offers ALTS "
+                    "only on Google Cloud."
+                ) from None
         tls = self.options.tls
         if tls is None:
             return int(self.server.add_insecure_port(address))

@@ -262,7 +262,11 @@ def k8s(
     options = K8sOptions(
         name=name, namespace=namespace, replicas=replicas, gpu=gpu, image=image, model_uri=model_uri, kserve=kserve
     )
-    splits = [TrafficSplit(m.name, weights) for m in models if (weights := session.engine.router.split(m.name))]
+    splits = [
+        TrafficSplit(m.name, weights, labels=m.version_labels)
+        for m in models
+        if (weights := session.engine.router.split(m.name))
+    ]
     manifests = render_manifests(
         models,
         options,

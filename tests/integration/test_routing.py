@@ -41,7 +41,9 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingSession
         rest_api_port=0,
         rest_api_enabled=True,
         host="127.0.0.1",
-        models=(ModelConfig("m", str(base), version_policy=VersionPolicy("all"), version_labels={"stable": 1}),),
+        models=(
+            ModelConfig("m", str(base), version_policy=VersionPolicy("all"), version_labels={"stable": 1, "canary": 2}),
+        ),
     )
     serving = ServingSession(options, loader=add_version)
     assert isinstance(serving.start(), Started)
@@ -95,14 +97,45 @@ def test_header_routing_is_exact_and_explicit_versions_untouched(session: Servin
         } == {3}
         request.model_spec.version.value = 2
         assert {stub.Predict(request, timeout=10).model_spec.version.value for _ in range(50)} == {2}
+
+
+def grpc_version(stub: prediction_service_pb2_grpc.PredictionServiceStub, header: str) -> int:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "m"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 1), np.float32)))
+    response = stub.Predict(request, metadata=[("model-version", header)], timeout=10)
+    assert float(tf.make_ndarray(response.outputs["y"])[0, 0]) == response.model_spec.version.value
+    return response.model_spec.version.value
+
+
+@pytest.mark.parametrize(
+    ("header", "version"), [("1", 1), ("v1", 1), ("V1", 1), ("stable", 1), ("v2", 2), ("canary", 2)]
+)
+def test_the_tutorials_version_header_pins_under_a_90_10_split(
+    session: ServingSession, header: str, version: int
+) -> None:
+    # The tutorial's clients send "model-version: v1"; numbers and the model's labels pin as well.
+    assert {rest_version(session, **{"model-version": header}) for _ in range(40)} == {version}
+    with grpc.insecure_channel(f"127.0.0.1:{session.info.grpc_port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        assert {grpc_version(stub, header) for _ in range(40)} == {version}
+
+
+@pytest.mark.parametrize("header", ["x1", "gold", "v", "1.0", "01"])
+def test_other_version_header_values_are_refused_naming_the_forms(session: ServingSession, header: str) -> None:
+    message = f"Header model-version must be a version (1 or v1) or a version label of model m, got '{header}'"
     bad = requests.post(
         f"{session.info.rest_url}/v1/models/m:predict",
         json={"instances": [[0.0]]},
-        headers={"model-version": "x"},
+        headers={"model-version": header},
         timeout=10,
     )
-    assert bad.status_code == 400
-    assert "model-version" in bad.json()["error"]
+    assert (bad.status_code, bad.json()) == (400, {"error": message})
+    with grpc.insecure_channel(f"127.0.0.1:{session.info.grpc_port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            grpc_version(stub, header)
+    assert (info.value.code(), info.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 def test_summary_shows_split(session: ServingSession) -> None:

@@ -148,8 +148,10 @@ def test_02_versions_and_ab(tmp_path: Path) -> None:
     assert 0.06 <= share_v2 <= 0.36, f"200 requests at 20%: saw {share_v2:.0%}"
 
     headers = run.text("header-routing")
-    assert "model-version: 1 -> served by [1]" in headers
+    assert "model-version: v1 -> served by [1]" in headers
+    assert "model-version: v2 -> served by [2]" in headers
     assert "model-version: 2 -> served by [2]" in headers
+    assert "model-version: canary -> served by [2]" in headers
 
     compare = run.text("compare")
     assert "v1 vs v2" in compare, compare

@@ -108,7 +108,7 @@ class Engine:
         if self._per_model_batching:
             loader = self._with_batching_parameters(loader)
         self.watcher = Watcher(self.registry, loader, self.options.watcher)
-        self.router = Router()
+        self.router = Router(labels=self.registry.labels)
         self.shadow_log: dict[str, deque[ShadowRecord]] = {}
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         threads = self.options.batching.num_batch_threads if self.options.batching else self.options.num_model_threads

@@ -1,24 +1,29 @@
 """Which version serves a request that names none: weighted splits and the model-version header.
 
 Explicit ``/versions/N`` and ``/labels/L`` requests are never re-routed. A
-``model-version: N`` header (HTTP) or metadata key (gRPC) pins the version, as
-the TF Serving tutorial's Istio rule does; otherwise a split's weights decide,
-and without a split the newest AVAILABLE version serves, as in TF Serving.
+``model-version`` header (HTTP) or metadata key (gRPC) pins the version, as the
+TF Serving tutorial's Istio rule does: ``1``, the tutorial's ``v1`` (either
+case), or one of the model's version labels; otherwise a split's weights
+decide, and without a split the newest AVAILABLE version serves, as in TF Serving.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tfserve_lab.core.types import ModelSpec
 from tfserve_lab.errors import InvalidArgument
 
-__all__ = ["VERSION_HEADER", "Router", "TrafficSplit"]
+__all__ = ["VERSION_HEADER", "VERSION_HEADER_VALUE", "Router", "TrafficSplit"]
 
 VERSION_HEADER = "model-version"
+# A version as the header gives it: the number or the tutorial's vN, without leading zeros, so that one
+# Istio regex per version (``^[vV]?N$``) matches exactly the values that pin N here.
+VERSION_HEADER_VALUE = re.compile(r"[vV]?(0|[1-9][0-9]*)")
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,9 @@ class TrafficSplit:
 class Router:
     """Per-model splits and shadows; picks the version for each unversioned request."""
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, labels: Callable[[str], Mapping[str, int]] | None = None) -> None:
+        # A model's version labels, for header values that name one (the registry's, in the engine).
+        self._labels = labels
         self._lock = threading.Lock()
         self._splits: dict[str, TrafficSplit] = {}
         self._shadows: dict[str, int] = {}
@@ -77,10 +84,7 @@ class Router:
         if headers and VERSION_HEADER in headers:
             pinned = headers[VERSION_HEADER]
             if pinned:
-                try:
-                    return ModelSpec(spec.name, int(pinned), None, spec.signature_name)
-                except ValueError:
-                    raise InvalidArgument(f"Header {VERSION_HEADER} must be a version number, got {pinned!r}") from None
+                return self._pinned(spec, pinned)
         if spec.name not in self._splits:  # the common case, read without the lock (atomic under the GIL)
             return spec
         with self._lock:
@@ -90,3 +94,15 @@ class Router:
             versions = list(split.weights)
             chosen = self._random.choices(versions, weights=[split.weights[v] for v in versions])[0]
         return ModelSpec(spec.name, chosen, None, spec.signature_name)
+
+    def _pinned(self, spec: ModelSpec, value: str) -> ModelSpec:
+        """The spec a ``model-version`` header value pins: a version, or a label of the model."""
+        number = VERSION_HEADER_VALUE.fullmatch(value)
+        if number is not None:
+            return ModelSpec(spec.name, int(number.group(1)), None, spec.signature_name)
+        if self._labels is not None and value in self._labels(spec.name):
+            return ModelSpec(spec.name, None, value, spec.signature_name)
+        raise InvalidArgument(
+            f"Header {VERSION_HEADER} must be a version (1 or v1) or a version label of model {spec.name}, "
+            f"got {value!r}"
+        )

@@ -40,6 +40,14 @@ def destination_rule(options: K8sOptions, metadata: Mapping[str, Any], subsets: 
     }
 
 
+def _version_header_matches(options: K8sOptions, split: TrafficSplit, version: int) -> list[dict[str, Any]]:
+    """What pins ``version`` in the engine's router: ``N`` or ``vN`` (either case), or a label naming it."""
+    matches = _model_matches(options, split.model, {VERSION_HEADER: {"regex": f"^[vV]?{version}$"}})
+    for label in sorted(label for label, target in split.labels.items() if target == version):
+        matches += _model_matches(options, split.model, {VERSION_HEADER: {"exact": label}})
+    return matches
+
+
 def _model_matches(options: K8sOptions, model: str, headers: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     # Status (/v1/models/M) and the verbs (/v1/models/M:predict, :classify, ...); the version-less
     # URLs only, so /versions/N and /labels/L keep reaching the base track that serves them all.
@@ -75,7 +83,7 @@ def virtual_service(options: K8sOptions, metadata: Mapping[str, Any], splits: Se
                 routes.append(
                     {
                         "name": f"{subset}-header",
-                        "match": _model_matches(options, split.model, {VERSION_HEADER: {"exact": str(version)}}),
+                        "match": _version_header_matches(options, split, version),
                         "route": [{"destination": destination(subset)}],
                     }
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tfserve_lab.errors import ConfigError
 
@@ -40,12 +40,15 @@ class TrafficSplit:
     Attributes:
         model: the model name, as in the model config.
         weights: version -> percent of requests; the percents add up to 100.
-        header_routes: also route requests carrying ``model-version: N`` to version N.
+        header_routes: also route requests carrying ``model-version: N`` (or ``vN``, or a label of
+            version N) to version N.
+        labels: the model's version labels, for the header routes that name one.
     """
 
     model: str
     weights: Mapping[int, int]
     header_routes: bool = True
+    labels: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         weights = {int(v): int(w) for v, w in sorted(self.weights.items())}

@@ -97,7 +97,15 @@ def _build_parser() -> _Parser:
     which.add_argument("--label")
     predict.add_argument("--signature", default="")
 
-    split = commands.add_parser("split", help="route unversioned traffic by weight: 1=90 2=10 (or labels)")
+    split = commands.add_parser(
+        "split",
+        help="route unversioned traffic by weight: 1=90 2=10 (or labels)",
+        description="Route requests that name no version by weight. A 'model-version' HTTP header (or gRPC "
+        "metadata key) still pins a version ahead of the split, as the TF Serving tutorial's Istio rule does: "
+        "'model-version: v1' (or 1, V1, or a label such as canary).",
+        epilog="example: %tfserve split my_model 1=90 2=10, then curl -H 'model-version: v1' "
+        "-d '{\"instances\": [[1.0]]}' localhost:8501/v1/models/my_model:predict is always served by version 1",
+    )
     split.add_argument("name", metavar="NAME")
     split.add_argument("weights", nargs="*", metavar="VERSION=PERCENT")
     split.add_argument("--off", action="store_true", help="end the split")

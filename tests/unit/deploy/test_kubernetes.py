@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from google.protobuf import text_format
 
 from tfserve_lab.batching_params import parse_batching_parameters
 from tfserve_lab.config import BatchingConfig, ModelConfig, VersionPolicy, parse_model_server_config
+from tfserve_lab.core.router import VERSION_HEADER_VALUE
 from tfserve_lab.deploy.cli import k8s_main
 from tfserve_lab.deploy.kubernetes import (
     K8sOptions,
@@ -309,6 +311,32 @@ def weighted_routes(manifests: list[dict[str, Any]]) -> dict[str, dict[str, int]
     }
 
 
+def header_values(manifests: list[dict[str, Any]], route: str) -> list[dict[str, str]]:
+    (virtual,) = of_kind(manifests, "VirtualService")
+    (found,) = [r for r in virtual["spec"]["http"] if r["name"] == route]
+    return [m["headers"]["model-version"] for m in found["match"]]
+
+
+def test_header_routes_match_the_routers_version_forms_and_labels() -> None:
+    # The engine pins version N for "N", "vN", "VN" and a label of N: so does the cluster.
+    split = TrafficSplit("half_plus_two", {1: 90, 2: 10}, labels={"stable": 1, "canary": 2, "old": 7})
+    manifests = render(splits=(split,))
+    (virtual,) = of_kind(manifests, "VirtualService")
+    jsonschema.validate(virtual, CRD_SCHEMAS["VirtualService"])
+    assert (
+        header_values(manifests, "half-plus-two-v1-header") == [{"regex": "^[vV]?1$"}] * 2 + [{"exact": "stable"}] * 2
+    )
+    assert (
+        header_values(manifests, "half-plus-two-v2-header") == [{"regex": "^[vV]?2$"}] * 2 + [{"exact": "canary"}] * 2
+    )
+    pattern = re.compile("^[vV]?1$")  # RE2 and Python agree on this syntax
+    for value in ("1", "v1", "V1", "01", "v01", "x1", "1v", "11", "v", ""):
+        number = VERSION_HEADER_VALUE.fullmatch(value)
+        assert bool(pattern.search(value)) == (number is not None and int(number.group(1)) == 1), value
+    names = [r["name"] for r in virtual["spec"]["http"]]
+    assert names == ["half-plus-two-v1-header", "half-plus-two-v2-header", "half-plus-two-split", "default"]
+
+
 def test_split_weights_and_header_routes_appear_in_the_virtual_service() -> None:
     manifests = render()
     routes = weighted_routes(manifests)
@@ -318,7 +346,7 @@ def test_split_weights_and_header_routes_appear_in_the_virtual_service() -> None
     assert routes["default"] == {"base": 100}
     (virtual,) = of_kind(manifests, "VirtualService")
     header_route = next(r for r in virtual["spec"]["http"] if r["name"] == "half-plus-two-v2-header")
-    assert {m["headers"]["model-version"]["exact"] for m in header_route["match"]} == {"2"}
+    assert [m["headers"]["model-version"] for m in header_route["match"]] == [{"regex": "^[vV]?2$"}] * 2
     assert {next(iter(m["uri"].values())) for m in header_route["match"]} == {
         "/v1/models/half_plus_two",
         "/v1/models/half_plus_two:",

@@ -1,7 +1,8 @@
 """tfserve-lab: a TensorFlow Serving workbench for Jupyter.
 
 Importing the package is light: TensorFlow, tornado and grpc load only when
-an engine starts.
+an engine starts (or, for TensorFlow, at ``%load_ext``, where its start-up
+lines are kept out of the notebook).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
 
 
 def load_ipython_extension(ipython: object) -> None:
-    """``%load_ext tfserve_lab``: register the ``%tfserve`` magics."""
+    """``%load_ext tfserve_lab``: import TensorFlow without its C++ start-up lines, register the ``%tfserve`` magics."""
+    from tfserve_lab.notebook.quiet_tensorflow import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     from tfserve_lab.notebook.magics import TfServeMagics
 
     ipython.register_magics(TfServeMagics)  # type: ignore[attr-defined]

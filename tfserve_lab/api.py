@@ -6,23 +6,33 @@ errors; nothing here prints.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tfserve_lab.config import ModelConfig, ServerOptions, VersionPolicy
 from tfserve_lab.core.types import ModelSpec, RequestContext, VersionStatus
 from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
+from tfserve_lab.interpreter import DEFAULT_SWITCH_INTERVAL_S, restore_switch_interval, set_switch_interval
 from tfserve_lab.results import ServerInfo, Started, StartResult
 
+if TYPE_CHECKING:
+    from tfserve_lab.export import ExportResult, SavedModelInfo
+
 __all__ = [
+    "MODELS_DIR",
+    "DeployResult",
     "EngineStatus",
     "ModelStatus",
     "current",
     "deploy",
+    "export",
+    "inspect",
     "k8s",
     "label",
     "predict",
@@ -36,6 +46,11 @@ __all__ = [
 ]
 
 _session: Any = None  # the ServingSession of this process, once started
+
+# The folder holding one model repository (base path) per model, relative to the notebook.
+MODELS_DIR = "models"
+# A line of text saying where a long operation is, and the fraction done (None when not known).
+Progress = Callable[[str, float | None], None]
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,7 @@ def start(
     host: str = "127.0.0.1",
     options: ServerOptions | None = None,
     poll_seconds: float = 1.0,
+    switch_interval_s: float | None = DEFAULT_SWITCH_INTERVAL_S,
 ) -> StartResult:
     """Start the engine in this process (on its own threads); a second call reports the running one.
 
@@ -84,6 +100,9 @@ def start(
         host: address to bind; 127.0.0.1 keeps the engine private to this machine.
         options: full server options (flags) instead of the arguments above.
         poll_seconds: how often model repositories are polled for new versions.
+        switch_interval_s: the interpreter's GIL switch interval while the engine runs, so that a busy
+            cell cannot hold the engine's threads off for long (``sys.setswitchinterval``; the previous
+            value comes back on ``stop``); None leaves the interpreter's setting alone.
     """
     global _session
     from tfserve_lab.server import ServingSession
@@ -106,6 +125,8 @@ def start(
     result = session.start()
     if isinstance(result, Started):
         _session = session
+        if switch_interval_s is not None:
+            set_switch_interval(switch_interval_s)
     return result
 
 
@@ -115,7 +136,10 @@ def stop() -> bool:
     session, _session = _session, None
     if session is None or not session.running:
         return False
-    session.stop()
+    try:
+        session.stop()
+    finally:
+        restore_switch_interval()
     return True
 
 
@@ -138,16 +162,165 @@ def status() -> EngineStatus:
     return EngineStatus(_session.info, tuple(models))
 
 
-def deploy(name: str, base_path: str, *, policy: str | VersionPolicy | None = None) -> ModelStatus:
-    """Serve the model repository at ``base_path`` as ``name`` and keep watching it for versions."""
-    import os
+def export(
+    model: Any,
+    name: str,
+    *,
+    models_dir: str = MODELS_DIR,
+    base_path: str | None = None,
+    version: int | None = None,
+    warmup: Any = None,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Write a Keras/TF model as the next version (or ``version``) of model ``name``.
+
+    Args:
+        model: A Keras 3 model, a ``tf.Module`` or a ``tf.function`` with a signature.
+        name: The model's name.
+        models_dir: The folder that holds one base path per model: the version goes to
+            ``models_dir/name/N``.
+        base_path: TF Serving's base_path, the folder that holds the numeric version folders
+            (instead of ``models_dir/name``).
+        version: The version number; the next free one when None.
+        warmup: Sample input written as TF Serving warmup records.
+        progress: Called with a line of text and the fraction done as the export advances.
+    """
+    from tfserve_lab.export import export_model
+
+    return export_model(
+        model,
+        name,
+        base_path=_base_path(name, models_dir, base_path),
+        version=version,
+        warmup=warmup,
+        progress=progress,
+    )
+
+
+def inspect(
+    target: str, *, version: int | None = None, models_dir: str = MODELS_DIR, base_path: str | None = None
+) -> SavedModelInfo:
+    """Tag sets and signatures of a SavedModel: a served model's, ``models_dir/NAME``'s, or a folder's.
+
+    ``target`` is a model name (served, or a folder under ``models_dir``), a base path with numeric
+    version folders (the newest version, or ``version``), or a SavedModel folder itself.
+    """
+    from tfserve_lab.core.repository import list_versions
+    from tfserve_lab.export import inspect_saved_model
+
+    path = base_path or target
+    if base_path is None and not os.path.isdir(path):
+        served = {m.name: m.base_path for m in status().models}
+        path = served.get(target, os.path.join(models_dir, target))
+    if not os.path.isdir(path):
+        raise TfServeError(f"No SavedModel or model named {target!r} (looked in {path}).", code=ErrorCode.NOT_FOUND)
+    versions = list_versions(path)
+    if versions and not os.path.exists(os.path.join(path, "saved_model.pb")):
+        chosen = version if version is not None else max(versions)
+        if chosen not in versions:
+            raise TfServeError(f"{path} has no version {chosen} (it has {sorted(versions)}).", code=ErrorCode.NOT_FOUND)
+        path = versions[chosen]
+    return inspect_saved_model(path)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """What ``deploy`` did: the model as it is served now, and a warning when nothing could load."""
+
+    status: ModelStatus
+    warning: str = ""
+
+
+def deploy(
+    name: str,
+    base_path: str | None = None,
+    *,
+    models_dir: str = MODELS_DIR,
+    policy: str | VersionPolicy | None = None,
+    wait: bool = True,
+    progress: Progress | None = None,
+) -> DeployResult:
+    """Serve model ``name`` from its base path and keep watching it for new versions.
+
+    Args:
+        name: The model's name, as clients will call it.
+        base_path: TF Serving's base_path: the folder that holds the numeric version folders
+            (default ``models_dir/name``).
+        models_dir: The folder that holds one base path per model.
+        policy: ``latest:N``, ``all``, ``specific:V1,V2`` (default: the latest version).
+        wait: Return once the versions the policy asks for are AVAILABLE or failed; otherwise at once.
+        progress: Called with a line of text and the fraction done (None: not known) as versions
+            load and warm up.
+
+    Raises:
+        TfServeError: NOT_FOUND when the base path does not exist, or the load error when no
+            version of the model could be loaded.
+    """
+    from tfserve_lab.core.events import EngineEvent, LoadProgress, VersionChanged
+    from tfserve_lab.core.repository import aspired_versions, list_versions
 
     parsed = VersionPolicy.parse(policy) if isinstance(policy, str) else policy or VersionPolicy()
+    path = os.path.abspath(_base_path(name, models_dir, base_path))
+    if not os.path.isdir(path):
+        raise TfServeError(f"Could not find base path {path} for servable {name}.", code=ErrorCode.NOT_FOUND)
     session = current()
     existing = next((m for m in session.engine.models() if m.name == name), None)
     labels = dict(existing.version_labels) if existing is not None else {}
-    session.deploy(ModelConfig(name, os.path.abspath(base_path), version_policy=parsed, version_labels=labels))
-    return _model_status(name)
+    config = ModelConfig(name, path, version_policy=parsed, version_labels=labels)
+    aspired = sorted(aspired_versions(list_versions(path), parsed))
+    warning = "" if aspired else _no_versions_warning(name, path)
+
+    def observe(event: EngineEvent) -> None:
+        if progress is None or getattr(event, "model", None) != name:
+            return
+        if isinstance(event, LoadProgress):
+            progress(
+                f"{name} version {event.version}: {event.stage} {event.done}/{event.total}",
+                event.done / event.total if event.total else None,
+            )
+        elif isinstance(event, VersionChanged) and event.state.name in ("LOADING", "AVAILABLE"):
+            progress(f"{name} version {event.version}: {event.state.name}", None)
+
+    if not wait:
+        threading.Thread(target=session.deploy, args=(config,), name="tfserve-deploy", daemon=True).start()
+        return DeployResult(_model_status_or_pending(name, config), warning)
+    session.engine.add_observer(observe)
+    try:
+        session.deploy(config)  # blocks until the aspired versions loaded or failed
+    finally:
+        session.engine.remove_observer(observe)
+    served = _model_status(name)
+    failed = [v for v in served.versions if v.version in aspired and v.state.name != "AVAILABLE" and v.error_message]
+    if aspired and len(failed) == len(aspired):
+        raise TfServeError(
+            f"{name} version {failed[0].version} failed to load: {failed[0].error_message}", code=failed[0].error_code
+        )
+    return DeployResult(served, warning)
+
+
+def _base_path(name: str, models_dir: str, base_path: str | None) -> str:
+    return base_path if base_path is not None else os.path.join(models_dir, name)
+
+
+def _no_versions_warning(name: str, path: str) -> str:
+    """TF Serving's words for a base path without version folders, and where the versions are when we can tell."""
+    from tfserve_lab.core.repository import list_versions
+    from tfserve_lab.core.watcher import no_versions_message
+
+    message = no_versions_message(name, path)
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return f"{message} {path} is itself a SavedModel: put it in a numbered folder such as {path}/1."
+    candidates = sorted(entry.path for entry in os.scandir(path) if entry.is_dir() and list_versions(entry.path))
+    if candidates:
+        return f"{message} Did you mean {os.path.relpath(candidates[0])}?"
+    return message
+
+
+def _model_status_or_pending(name: str, config: ModelConfig) -> ModelStatus:
+    try:
+        return _model_status(name)
+    except TfServeError:
+        return ModelStatus(name, config.base_path, config.version_policy.describe(), dict(config.version_labels), ())
 
 
 def undeploy(name: str, version: int | None = None) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tfserve_lab.core.repository import list_versions
+from tfserve_lab.core.servables.tensorflow import quiet_tensorflow_logs
 from tfserve_lab.core.types import SignatureInfo
 from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
 
@@ -58,17 +59,19 @@ def export_model(
     base_path: str = "models",
     version: int | None = None,
     warmup: Any = None,
+    progress: Callable[[str, float | None], None] | None = None,
 ) -> ExportResult:
-    """Write ``model`` as version ``version`` (default: the next one) of ``base_path/name``.
+    """Write ``model`` as version ``version`` (default: the next one) into ``base_path``.
 
     Args:
         model: A Keras 3 model (exported with ``model.export``), or a ``tf.Module`` /
             ``tf.function`` holder saved with ``tf.saved_model.save``.
-        name: The model's name: its folder under ``base_path``.
-        base_path: The model repository root.
+        name: The model's name (for messages and the result).
+        base_path: TF Serving's base_path: the folder that holds the model's numeric version folders.
         version: The version number; the next free one when None.
         warmup: Optional sample input (array, or dict of arrays by input name) written as
             TF Serving warmup records, replayed when the version loads.
+        progress: Called with a line of text and the fraction done as the export advances.
 
     Raises:
         TfServeError: ALREADY_EXISTS when the version folder exists, INVALID_ARGUMENT for an
@@ -76,7 +79,11 @@ def export_model(
     """
     import tensorflow as tf
 
-    repository = os.path.abspath(os.path.join(base_path, name))
+    def step(text: str, fraction: float) -> None:
+        if progress is not None:
+            progress(text, fraction)
+
+    repository = os.path.abspath(base_path)
     os.makedirs(repository, exist_ok=True)
     version = next_version(repository) if version is None else int(version)
     if version < 0:
@@ -87,14 +94,20 @@ def export_model(
     staging = tempfile.mkdtemp(prefix=f".{version}-", dir=repository)
     try:
         path = os.path.join(staging, "model")
-        _save(model, path, tf)
+        step(f"{name} version {version}: tracing and writing the SavedModel", 0.1)
+        with quiet_tensorflow_logs():
+            _save(model, path, tf)
         info = inspect_saved_model(path)
         signatures = info.meta_graphs.get(("serve",)) or next(iter(info.meta_graphs.values()))
-        records = _write_warmup(path, signatures, warmup, tf) if warmup is not None else 0
+        records = 0
+        if warmup is not None:
+            step(f"{name} version {version}: writing warmup records", 0.8)
+            records = _write_warmup(path, signatures, warmup, tf)
         # Version folders appear whole: the server ignores the dot-prefixed staging folder.
         os.rename(path, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    step(f"{name} version {version}: written to {target}", 1.0)
     return ExportResult(name, repository, version, target, signatures, records)
 
 

@@ -53,7 +53,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     reg = {1: _model(1, None, 1), 2: _model(1, None, 2)}
     for name, models in (("clf", clf), ("reg", reg)):
         for version, model in models.items():
-            export_model(model, name, base_path=str(root), version=version)
+            export_model(model, name, base_path=str(root / name), version=version)
     # Server-side batching on, so the dashboard's batch-size histogram has data.
     options = ServerOptions(
         port=0, grpc_port_enabled=True, rest_api_port=0, rest_api_enabled=True, host="127.0.0.1", enable_batching=True
@@ -295,7 +295,7 @@ def test_magics_and_dashboard_stop_with_engine(served: Served, capsys: pytest.Ca
     board = None
     try:
         shell.user_ns.update(x=served.x, y=served.targets)
-        report = shell.run_line_magic("tfserve", "compare reg 1 2 --data x --labels y --batch-size 100")
+        report = shell.run_line_magic("tfserve", "compare reg 1 2 --data x --targets y --batch-size 100")
         assert isinstance(report, CompareReport)
         p1, p2 = _keras(served.reg, served.x)
         assert report.outputs[0].mse_a == pytest.approx(np.mean((p1 - served.targets) ** 2), rel=1e-4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,9 +105,11 @@ def test_full_journey(ip: InteractiveShell, capsys: pytest.CaptureFixture[str], 
         ("frobnicate", "invalid choice: 'frobnicate'"),
         ("export nothere m", "name 'nothere' is not defined in this notebook"),
         ("export x m", "Cannot export a ndarray"),
-        ("inspect /does/not/exist", "no SavedModel or model named '/does/not/exist'"),
-        ("deploy ghost", "model repository models/ghost does not exist"),
-        ("label m stable=x", ""),
+        ("inspect /does/not/exist", "No SavedModel or model named '/does/not/exist'"),
+        ("deploy ghost", "/models/ghost for servable ghost."),
+        ("label m stable=x", "expected LABEL=VERSION, got 'stable=x'"),
+        ("shadow m", "give --candidate VERSION|LABEL to start shadowing, or --off to end it"),
+        ("compare m 1 2 --data x --labels x", "compare --labels is now --targets"),
         ("start --rest-port abc", "invalid int value: 'abc'"),
     ],
 )
@@ -136,9 +139,14 @@ def test_errors_while_running_and_busy_port(
         broken = copy_model("saved_model_half_plus_two_cpu", "broken")
         shutil.rmtree(broken / "00000123" / "variables")
         (broken / "00000123" / "saved_model.pb").write_bytes(b"not a proto")
-        status = tfserve(ip, f"deploy broken --base-path {broken}")
-        row = status.rows[0]  # type: ignore[attr-defined]
-        # The failed load is reported with TensorFlow's reason while it waits for a retry.
+        capsys.readouterr()
+        failed = tfserve(ip, f"deploy broken --base-path {broken}")
+        # The failed load is reported in one line with TensorFlow's reason; the status waits for a retry.
+        assert isinstance(failed, Failure)
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("tfserve: broken version 123 failed to load: ")
+        assert "Can't parse" in line
+        row = tfserve(ip, "status").rows[0]  # type: ignore[attr-defined]
         assert row[2] in ("START", "END")
         assert "Can't parse" in row[4]
         for line, message in [
@@ -152,3 +160,58 @@ def test_errors_while_running_and_busy_port(
             assert message in capsys.readouterr().err
     finally:
         tfserve(ip, "stop")
+
+
+def test_one_vocabulary_base_path_models_dir_and_the_empty_folder_message(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tfserve(ip, "start --rest-port 0 --grpc-port 0")
+    try:
+        # --models-dir is the parent of the model repositories; --base-path is TF Serving's base_path.
+        exported = tfserve(ip, "export model vocab --models-dir zoo")
+        assert "version 1" in exported.title  # type: ignore[attr-defined]
+        assert Path("zoo/vocab/1/saved_model.pb").is_file()
+        tfserve(ip, "export model vocab --base-path zoo/vocab")
+        assert Path("zoo/vocab/2/saved_model.pb").is_file()
+        capsys.readouterr()
+        # The parent folder given as a base path serves nothing: say so in TF Serving's words.
+        status = tfserve(ip, "deploy vocab --base-path zoo")
+        err = capsys.readouterr().err
+        assert err.strip().splitlines() == [
+            f"tfserve: No versions of servable vocab found under base path {Path('zoo').resolve()}. Did you forget "
+            "to name your leaf directory as a number (eg. '/1/')? Did you mean zoo/vocab?"
+        ]
+        assert ("vocab", "-", "no versions yet", "", "") in status.rows  # type: ignore[attr-defined]
+        # A SavedModel folder given as a base path: it needs a numbered folder.
+        tfserve(ip, "deploy vocab --base-path zoo/vocab/1")
+        assert "is itself a SavedModel: put it in a numbered folder such as" in capsys.readouterr().err
+        served = tfserve(ip, "deploy vocab --models-dir zoo")
+        assert [r[:3] for r in served.rows] == [("vocab", 2, "AVAILABLE")]  # type: ignore[attr-defined]
+        out = capsys.readouterr().out
+        assert "Deploying vocab: vocab version 2: AVAILABLE" in out  # progress lines outside a kernel
+        shown = tfserve(ip, "inspect vocab --models-dir zoo --version 1")
+        assert "zoo/vocab/1" in shown.title  # type: ignore[attr-defined]
+        # --no-wait returns before the load; the version then becomes AVAILABLE on its own.
+        tfserve(ip, "export model later --models-dir zoo")
+        tfserve(ip, "deploy later --models-dir zoo --no-wait")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = tfserve(ip, "status").rows  # type: ignore[attr-defined]
+            if ("later", 1, "AVAILABLE", "", "") in rows:
+                break
+        else:
+            pytest.fail("later never became AVAILABLE")
+    finally:
+        tfserve(ip, "stop")
+
+
+def test_help_shows_the_vocabulary(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    tfserve(ip, "help")
+    out = capsys.readouterr().out
+    for words in ("--base-path  TF Serving's base_path", "--models-dir the folder holding one base path per model"):
+        assert words in out
+    for command in ("export", "inspect", "deploy"):
+        tfserve(ip, f"{command} --help")
+        text = capsys.readouterr().out
+        assert "--models-dir" in text
+        assert "--base-path" in text

@@ -1,7 +1,8 @@
 """The tutorial notebooks, executed top to bottom on a real kernel (nbclient), with their key outputs checked.
 
-Each notebook runs in a fresh copy directory (it writes ``models/``, ``batching.pbtxt``, ``k8s/``
-there) on free ports (``%tfserve start --rest-port 0 --grpc-port 0``), on the CPU.
+As a user runs them: all four in one folder (a copy of ``notebooks/`` made once), each of them twice,
+in two orders (01 02 03 04, then 04 03 02 01), on free ports (``%tfserve start --rest-port 0
+--grpc-port 0``), on the CPU. Every run of every notebook is checked, and none may write to stderr.
 """
 
 from __future__ import annotations
@@ -56,10 +57,11 @@ class Executed:
         return float(match.group(1))
 
 
-def execute(name: str, tmp_path: Path) -> Executed:
-    cwd = tmp_path / "work"
-    cwd.mkdir()
-    shutil.copy(NOTEBOOKS / name, cwd / name)
+ORDERS = (NAMES, tuple(reversed(NAMES)))
+ROUNDS = (1, 2)
+
+
+def execute(name: str, cwd: Path) -> Executed:
     nb = nbformat.read(cwd / name, as_version=4)
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
     started = time.monotonic()
@@ -67,6 +69,41 @@ def execute(name: str, tmp_path: Path) -> Executed:
     seconds = time.monotonic() - started
     print(f"{name}: {seconds:.1f} s")
     return Executed(nb, cwd, seconds)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], Executed | BaseException]:
+    """Every notebook run, by (name, round): what it printed, or what stopped it."""
+    work = tmp_path_factory.mktemp("notebooks") / "notebooks"
+    shutil.copytree(NOTEBOOKS, work)
+    results: dict[tuple[str, int], Executed | BaseException] = {}
+    for round_, order in zip(ROUNDS, ORDERS, strict=True):
+        for name in order:
+            try:
+                results[(name, round_)] = execute(name, work)
+            except Exception as exc:  # noqa: BLE001 - reported by that notebook's own tests
+                results[(name, round_)] = exc
+    return results
+
+
+def run_of(runs: dict[tuple[str, int], Executed | BaseException], name: str, round_: int) -> Executed:
+    result = runs[(name, round_)]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("round_", ROUNDS)
+@pytest.mark.parametrize("name", NAMES)
+def test_no_cell_errs_or_writes_to_stderr(
+    runs: dict[tuple[str, int], Executed | BaseException], name: str, round_: int
+) -> None:
+    run = run_of(runs, name, round_)
+    for cell in run.nb.cells:
+        for output in cell.get("outputs", []):
+            assert output.output_type != "error", output
+            assert not (output.output_type == "stream" and output.name == "stderr"), (cell.source, output.text)
 
 
 # -- the committed files ------------------------------------------------------------------------
@@ -88,12 +125,14 @@ def test_notebook_is_committed_clean(name: str) -> None:
 # -- 01 -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.timeout(600)
-def test_01_quickstart(tmp_path: Path) -> None:
-    run = execute("01_quickstart.ipynb", tmp_path)
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("round_", ROUNDS)
+def test_01_quickstart(runs: dict[tuple[str, int], Executed | BaseException], round_: int) -> None:
+    run = run_of(runs, "01_quickstart.ipynb", round_)
 
     assert "Exported my_model version 1" in run.text("export-v1")
-    assert (run.cwd / "models" / "my_model" / "1" / "saved_model.pb").is_file()
+    assert (run.cwd / "models" / "quickstart" / "my_model" / "1" / "saved_model.pb").is_file()
+    assert not (run.cwd / "models" / "quickstart" / "my_model" / "3").exists(), "each run starts from an empty folder"
     inspect = run.text("inspect")
     assert "serving_default" in inspect
     assert "(None, 10)" in inspect
@@ -125,9 +164,10 @@ def test_01_quickstart(tmp_path: Path) -> None:
 # -- 02 -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.timeout(600)
-def test_02_versions_and_ab(tmp_path: Path) -> None:
-    run = execute("02_versions_and_ab.ipynb", tmp_path)
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("round_", ROUNDS)
+def test_02_versions_and_ab(runs: dict[tuple[str, int], Executed | BaseException], round_: int) -> None:
+    run = run_of(runs, "02_versions_and_ab.ipynb", round_)
 
     routes = run.text("routes")
     for path, version in [
@@ -156,7 +196,7 @@ def test_02_versions_and_ab(tmp_path: Path) -> None:
     compare = run.text("compare")
     assert "v1 vs v2" in compare, compare
     assert "agreement" in compare
-    assert "accuracy" in compare  # --labels was given
+    assert "accuracy" in compare  # --targets was given
     assert run.number("shadow", r"(\d+) shadow records") > 0
     shadow = run.text("compare-shadow")
     assert "shadow" in shadow, shadow
@@ -167,9 +207,10 @@ def test_02_versions_and_ab(tmp_path: Path) -> None:
 # -- 03 -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.timeout(600)
-def test_03_batching_and_metrics(tmp_path: Path) -> None:
-    run = execute("03_batching_and_metrics.ipynb", tmp_path)
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("round_", ROUNDS)
+def test_03_batching_and_metrics(runs: dict[tuple[str, int], Executed | BaseException], round_: int) -> None:
+    run = run_of(runs, "03_batching_and_metrics.ipynb", round_)
 
     assert (run.cwd / "batching.pbtxt").is_file()
     dashboard = run.cell("dashboard")
@@ -205,9 +246,10 @@ def test_03_batching_and_metrics(tmp_path: Path) -> None:
 # -- 04 -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.timeout(600)
-def test_04_scale_out(tmp_path: Path) -> None:
-    run = execute("04_scale_out.ipynb", tmp_path)
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("round_", ROUNDS)
+def test_04_scale_out(runs: dict[tuple[str, int], Executed | BaseException], round_: int) -> None:
+    run = run_of(runs, "04_scale_out.ipynb", round_)
 
     written = run.text("k8s")
     assert re.search(r"Wrote \d+ files:", written), written

@@ -107,7 +107,7 @@ class Engine:
         self._model_batching: weakref.WeakKeyDictionary[Servable, BatchingConfig] = weakref.WeakKeyDictionary()
         if self._per_model_batching:
             loader = self._with_batching_parameters(loader)
-        self.watcher = Watcher(self.registry, loader, self.options.watcher)
+        self.watcher = Watcher(self.registry, loader, self.options.watcher, on_progress=self._emit)
         self.router = Router(labels=self.registry.labels)
         self.shadow_log: dict[str, deque[ShadowRecord]] = {}
         self._shadow_tasks: set[asyncio.Task[None]] = set()

@@ -51,5 +51,16 @@ class VersionChanged:
     warmup_latency_s: float = 0.0
 
 
-EngineEvent = RequestDone | BatchRun | VersionChanged
+@dataclass(frozen=True)
+class LoadProgress:
+    """A loading version got further: ``done`` of ``total`` steps of ``stage`` (``"warmup"``)."""
+
+    model: str
+    version: int
+    stage: str
+    done: int
+    total: int
+
+
+EngineEvent = RequestDone | BatchRun | VersionChanged | LoadProgress
 Observer = Callable[[EngineEvent], None]

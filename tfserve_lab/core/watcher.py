@@ -15,17 +15,27 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from tfserve_lab.core.events import LoadProgress
+from tfserve_lab.core.progress import reporting
 from tfserve_lab.core.registry import ModelEntry, Registry, VersionRecord
 from tfserve_lab.core.repository import aspired_versions, list_versions
 from tfserve_lab.core.servables.base import Servable
 from tfserve_lab.core.types import VersionState
 from tfserve_lab.errors import ErrorCode, TfServeError
 
-__all__ = ["Watcher", "WatcherOptions"]
+__all__ = ["Watcher", "WatcherOptions", "no_versions_message"]
 
 log = logging.getLogger("tfserve_lab")
 
 Loader = Callable[[str], Servable]
+
+
+def no_versions_message(name: str, base_path: str) -> str:
+    """TF Serving's words for a base path that holds no numeric version folder."""
+    return (
+        f"No versions of servable {name} found under base path {base_path}. "
+        "Did you forget to name your leaf directory as a number (eg. '/1/')?"
+    )
 
 
 @dataclass(frozen=True)
@@ -45,8 +55,16 @@ class WatcherOptions:
 class Watcher:
     """Polls every configured model's base path and applies its version policy."""
 
-    def __init__(self, registry: Registry, loader: Loader, options: WatcherOptions) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        loader: Loader,
+        options: WatcherOptions,
+        on_progress: Callable[[LoadProgress], None] | None = None,
+    ) -> None:
         self._registry = registry
+        self._on_progress = on_progress
+        self._empty_warned: set[str] = set()
         self._loader = loader
         self._options = options
         self._poll_lock = threading.Lock()
@@ -109,6 +127,7 @@ class Watcher:
                     self._registry.drop(key)
                     continue
                 on_disk = list_versions(entry.config.base_path)
+                self._warn_when_empty(entry, on_disk)
                 aspired = aspired_versions(on_disk, entry.config.version_policy)
                 aspired_by_entry.append((entry, set(aspired)))
                 for version in sorted(aspired, reverse=True):
@@ -125,6 +144,15 @@ class Watcher:
                 if version not in aspired
             ]
             self._run_jobs(self._unload, unloads, self._options.num_unload_threads)
+
+    def _warn_when_empty(self, entry: ModelEntry, on_disk: dict[int, str]) -> None:
+        """TF Serving's warning for a base path without version folders, once until versions appear."""
+        name = entry.config.name
+        if on_disk:
+            self._empty_warned.discard(name)
+        elif name not in self._empty_warned:
+            self._empty_warned.add(name)
+            log.warning(no_versions_message(name, entry.config.base_path))
 
     @staticmethod
     def _run_jobs(
@@ -145,8 +173,15 @@ class Watcher:
         name = entry.config.name
         self._registry.mark(entry, record, VersionState.LOADING)
         started = time.monotonic()
+        on_progress = self._on_progress
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if on_progress is not None:
+                on_progress(LoadProgress(name, record.version, stage, done, total))
+
         try:
-            servable = self._loader(record.path)
+            with reporting(progress):
+                servable = self._loader(record.path)
         except Exception as exc:  # noqa: BLE001 - any loader failure is reported on the version, never fatal
             code = exc.code if isinstance(exc, TfServeError) else ErrorCode.UNKNOWN
             message = exc.message if isinstance(exc, TfServeError) else f"{type(exc).__name__}: {exc}"

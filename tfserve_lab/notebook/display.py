@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tfserve_lab.api import EngineStatus
 from tfserve_lab.core.types import SignatureInfo, TensorInfo
@@ -35,6 +35,8 @@ class Table:
     header: Sequence[str]
     rows: Sequence[Sequence[object]]
     note: str = ""
+    # What the table shows, for code that goes on from it (``exported.value.version``).
+    value: object = field(default=None, compare=False, repr=False)
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th style='text-align:left'>{html.escape(str(h))}</th>" for h in self.header)
@@ -129,4 +131,5 @@ def render_export(result: ExportResult) -> Table:
         _SIGNATURE_HEADER,
         _signature_rows(result.signatures),
         note,
+        value=result,
     )

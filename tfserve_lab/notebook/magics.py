@@ -17,7 +17,9 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from tfserve_lab import api
 from tfserve_lab.config import ServerOptions, parse_model_server_config
 from tfserve_lab.errors import TfServeError
+from tfserve_lab.interpreter import DEFAULT_SWITCH_INTERVAL_S
 from tfserve_lab.notebook import display
+from tfserve_lab.notebook.progress import progress_display
 from tfserve_lab.results import AlreadyRunning, Started
 
 __all__ = ["TfServeMagics"]
@@ -43,8 +45,32 @@ class _HelpShown(Exception):
     """--help was printed; nothing else to do."""
 
 
+_VOCABULARY = """words used by every command:
+  NAME         a served model's name (the URL's /v1/models/NAME)
+  VERSION      a version number; LABEL: a version label (stable, canary), TF Serving's version_labels
+  --base-path  TF Serving's base_path: the folder holding a model's numeric version folders (models/NAME)
+  --models-dir the folder holding one base path per model (default: models)
+  --version / --label   which version a command acts on
+use %tfserve COMMAND --help for a command's flags"""
+
+
+def _add_repository_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--models-dir", default=api.MODELS_DIR, help="the folder holding one base path per model (default: models)"
+    )
+    parser.add_argument(
+        "--base-path",
+        help="TF Serving's base_path: the folder holding the numeric version folders (default: MODELS_DIR/NAME)",
+    )
+
+
 def _build_parser() -> _Parser:
-    parser = _Parser(prog="%tfserve", description="Serve TensorFlow models from this notebook, TF Serving-compatible.")
+    parser = _Parser(
+        prog="%tfserve",
+        description="Serve TensorFlow models from this notebook, TF Serving-compatible.",
+        epilog=_VOCABULARY,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     start = commands.add_parser("start", help="start the serving engine in this kernel")
@@ -58,6 +84,13 @@ def _build_parser() -> _Parser:
     start.add_argument(
         "--profiler", action="store_true", help="answer TensorFlow's profiler on the gRPC port (TensorBoard Profile)"
     )
+    start.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        default=DEFAULT_SWITCH_INTERVAL_S * 1e3,
+        help="the interpreter's GIL switch interval while the engine runs, so a busy cell cannot stall it "
+        "(0 leaves Python's own, 5 ms)",
+    )
 
     commands.add_parser("stop", help="stop the engine")
     commands.add_parser("status", help="engine, models, versions, states and labels")
@@ -66,20 +99,21 @@ def _build_parser() -> _Parser:
     export = commands.add_parser("export", help="write a Keras/TF model as the next SavedModel version")
     export.add_argument("model_var", metavar="MODEL_VAR")
     export.add_argument("name", metavar="NAME")
-    export.add_argument("--base-path", default="models")
+    _add_repository_flags(export)
     export.add_argument("--version", type=int)
     export.add_argument("--warmup", metavar="SAMPLE_VAR", help="sample input written as warmup records")
 
     inspect = commands.add_parser("inspect", help="tag sets and signatures of a SavedModel")
-    inspect.add_argument("target", metavar="PATH_OR_NAME")
+    inspect.add_argument("target", metavar="NAME|PATH", help="a model name, a base path or a SavedModel folder")
     inspect.add_argument("--version", type=int)
-    inspect.add_argument("--base-path", default="models")
+    _add_repository_flags(inspect)
 
     deploy = commands.add_parser("deploy", help="serve a model repository, or a live Keras model")
     deploy.add_argument("first", metavar="NAME|MODEL_VAR")
     deploy.add_argument("second", nargs="?", metavar="NAME")
-    deploy.add_argument("--base-path", help="the repository (default: models/NAME)")
+    _add_repository_flags(deploy)
     deploy.add_argument("--policy", help="latest:N, all or specific:V1,V2")
+    deploy.add_argument("--no-wait", action="store_true", help="return at once instead of waiting for AVAILABLE")
 
     undeploy = commands.add_parser("undeploy", help="stop serving a model or one version")
     undeploy.add_argument("name", metavar="NAME")
@@ -112,8 +146,8 @@ def _build_parser() -> _Parser:
 
     shadow = commands.add_parser("shadow", help="copy live traffic to a candidate version and record its answers")
     shadow.add_argument("name", metavar="NAME")
-    shadow.add_argument("--candidate", help="version or label")
-    shadow.add_argument("--off", action="store_true")
+    shadow.add_argument("--candidate", metavar="VERSION|LABEL", help="the version that gets the copies")
+    shadow.add_argument("--off", action="store_true", help="end shadowing")
 
     k8s = commands.add_parser("k8s", help="write Kubernetes manifests running this config on tensorflow/serving")
     k8s.add_argument("name", nargs="?", metavar="NAME")
@@ -131,7 +165,9 @@ def _build_parser() -> _Parser:
     compare.add_argument("a", nargs="?", metavar="A", help="version or label")
     compare.add_argument("b", nargs="?", metavar="B", help="version or label")
     compare.add_argument("--data", metavar="VAR", help="variable holding the inputs")
-    compare.add_argument("--labels", metavar="VAR", help="variable holding true classes or targets")
+    compare.add_argument("--targets", metavar="VAR", help="variable holding the true classes or values")
+    # In %tfserve a label is a version label; the old name of --targets gets a pointer to the new one.
+    compare.add_argument("--labels", dest="old_labels", metavar="VAR", help=argparse.SUPPRESS)
     compare.add_argument("--batch-size", type=int, default=256)
     compare.add_argument("--repeats", type=int, default=1, help="calls per batch and version (latency samples)")
     compare.add_argument("--shadow", action="store_true", help="report over the recorded shadow traffic")
@@ -206,7 +242,8 @@ class TfServeMagics(Magics):
             file_system_poll_wait_seconds=args.poll,
             enable_profiler=args.profiler,
         )
-        result = api.start(options=options)
+        interval = args.switch_interval_ms / 1e3 if args.switch_interval_ms > 0 else None
+        result = api.start(options=options, switch_interval_s=interval)
         if isinstance(result, (Started, AlreadyRunning)):
             return display.render_start(result)
         return self._fail(display.start_failure(result))
@@ -219,49 +256,43 @@ class TfServeMagics(Magics):
         return display.render_status(api.status())
 
     def _cmd_export(self, args: argparse.Namespace) -> Any:
-        from tfserve_lab.export import export_model
-
         model = self._variable(args.model_var)
         warmup = self._variable(args.warmup) if args.warmup else None
-        result = export_model(model, args.name, base_path=args.base_path, version=args.version, warmup=warmup)
+        with progress_display(f"Exporting {args.name}") as progress:
+            result = api.export(
+                model,
+                args.name,
+                models_dir=args.models_dir,
+                base_path=args.base_path,
+                version=args.version,
+                warmup=warmup,
+                progress=progress,
+            )
         return display.render_export(result)
 
     def _cmd_inspect(self, args: argparse.Namespace) -> Any:
-        import os
-
-        from tfserve_lab.core.repository import list_versions
-        from tfserve_lab.export import inspect_saved_model
-
-        path = args.target
-        if not os.path.isdir(path):
-            served = {m.name: m.base_path for m in api.status().models}
-            path = served.get(args.target, os.path.join(args.base_path, args.target))
-        if not os.path.isdir(path):
-            raise UsageError(f"no SavedModel or model named {args.target!r} (looked in {path})")
-        versions = list_versions(path)
-        if versions and not os.path.exists(os.path.join(path, "saved_model.pb")):
-            version = args.version if args.version is not None else max(versions)
-            if version not in versions:
-                raise UsageError(f"{path} has no version {version} (it has {sorted(versions)})")
-            path = versions[version]
-        return display.render_inspect(inspect_saved_model(path))
+        info = api.inspect(args.target, version=args.version, models_dir=args.models_dir, base_path=args.base_path)
+        return display.render_inspect(info)
 
     def _cmd_deploy(self, args: argparse.Namespace) -> Any:
-        import os
-
+        name = args.first
         if args.second is not None:
             # deploy MODEL_VAR NAME: export the live model as the next version, then serve it.
-            from tfserve_lab.export import export_model
-
+            name = args.second
             model = self._variable(args.first)
-            base = args.base_path or "models"
-            result = export_model(model, args.second, base_path=base)
-            api.deploy(args.second, result.base_path, policy=args.policy)
-            return display.render_status(api.status())
-        base_path = args.base_path or os.path.join("models", args.first)
-        if not os.path.isdir(base_path):
-            raise UsageError(f"model repository {base_path} does not exist (export a version first)")
-        api.deploy(args.first, base_path, policy=args.policy)
+            with progress_display(f"Exporting {name}") as progress:
+                api.export(model, name, models_dir=args.models_dir, base_path=args.base_path, progress=progress)
+        with progress_display(f"Deploying {name}", quiet=args.no_wait) as progress:
+            result = api.deploy(
+                name,
+                args.base_path,
+                models_dir=args.models_dir,
+                policy=args.policy,
+                wait=not args.no_wait,
+                progress=progress,
+            )
+        if result.warning:
+            print(f"tfserve: {result.warning}", file=sys.stderr)
         return display.render_status(api.status())
 
     def _cmd_undeploy(self, args: argparse.Namespace) -> Any:
@@ -301,7 +332,9 @@ class TfServeMagics(Magics):
         return display.Table(f"Traffic split of {args.name}", ("version", "weight", "share"), rows)
 
     def _cmd_shadow(self, args: argparse.Namespace) -> Any:
-        if args.off or args.candidate is None:
+        if args.off == (args.candidate is not None):
+            raise UsageError("give --candidate VERSION|LABEL to start shadowing, or --off to end it")
+        if args.off:
             api.shadow(args.name, None)
             print(f"Shadowing of {args.name} ended.")
             return None
@@ -330,10 +363,12 @@ class TfServeMagics(Magics):
     def _cmd_compare(self, args: argparse.Namespace) -> Any:
         from tfserve_lab.notebook.compare import compare, compare_shadow
 
+        if args.old_labels is not None:
+            raise UsageError("compare --labels is now --targets (in %tfserve, labels are version labels)")
         if args.shadow:
             if args.name is None:
                 raise UsageError("--shadow needs the model NAME")
-            if args.a is not None or args.data is not None or args.labels is not None:
+            if args.a is not None or args.data is not None or args.targets is not None:
                 raise UsageError("--shadow compares the recorded live traffic: give only NAME")
             return compare_shadow(args.name)
         if args.a is None and args.b is None and args.data is None:
@@ -342,9 +377,9 @@ class TfServeMagics(Magics):
             api.current()  # the widget lists the served models: the engine must run
             return CompareWidget(self.shell.user_ns, args.name)
         if args.name is None or args.a is None or args.b is None or args.data is None:
-            raise UsageError("give two versions and the data: compare NAME A B --data VAR [--labels VAR]")
+            raise UsageError("give two versions and the data: compare NAME A B --data VAR [--targets VAR]")
         data = self._variable(args.data)
-        labels = self._variable(args.labels) if args.labels else None
+        labels = self._variable(args.targets) if args.targets else None
         a, b = (int(v) if v.isdigit() else v for v in (args.a, args.b))
         return compare(
             args.name,

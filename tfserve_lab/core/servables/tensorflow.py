@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ __all__ = [
     "find_signature",
     "load_saved_model",
     "load_version",
+    "quiet_tensorflow_logs",
     "run_warmup",
     "select_outputs",
     "session_config_proto",
@@ -375,6 +377,31 @@ def _numpy_to_tensor(tf: Any) -> Callable[[Any], Any]:
     return to_tensor
 
 
+@contextlib.contextmanager
+def quiet_tensorflow_logs() -> Iterator[None]:
+    """TensorFlow's Python log lines below WARNING, and its "is deprecated" notices, hidden for the block.
+
+    Loads and exports log lines (``Assets written to``, ``Restoring parameters``) that say what the
+    caller reports better; the logger is process-wide, so this is kept to the call that logs them.
+    """
+    tf = _tf()
+    logger = tf.get_logger()
+    level = logger.level
+    if level < logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    try:
+        from tensorflow.python.util import deprecation
+
+        silence: Any = deprecation.silence()
+    except (ImportError, AttributeError):
+        silence = contextlib.nullcontext()
+    try:
+        with silence:
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 class _SessionRunner:
     """TF1: a ``tf.compat.v1.Session`` on its own graph, fed and fetched by tensor names."""
 
@@ -389,7 +416,9 @@ class _SessionRunner:
         self._graph = tf.Graph()
         self._session = tf.compat.v1.Session(graph=self._graph, config=config)
         try:
-            with self._graph.as_default():
+            # The TF1 loader is the one TF Serving's session bundles match; its deprecation notice and
+            # "Restoring parameters" line are not something a user of the server can act on.
+            with self._graph.as_default(), quiet_tensorflow_logs():
                 tf.compat.v1.saved_model.loader.load(self._session, list(tags), path)
         except BaseException:
             self._session.close()

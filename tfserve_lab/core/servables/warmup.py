@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from tfserve_lab.core.progress import report
 from tfserve_lab.core.servables.base import Servable
 from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
 
@@ -48,6 +49,8 @@ def run_warmup(servable: Servable, path: str, num_request_iterations: int = 0) -
     started = time.monotonic()
     count = 0
     try:
+        total = min(sum(1 for _ in tf.data.TFRecordDataset(file)), MAX_WARMUP_RECORDS + 1)
+        report("warmup", 0, total)
         for record in tf.data.TFRecordDataset(file):
             data = record.numpy()
             entry = prediction_log_pb2.PredictionLog()
@@ -58,6 +61,7 @@ def run_warmup(servable: Servable, path: str, num_request_iterations: int = 0) -
             for _ in range(iterations):
                 _replay(servable, entry, tf)
             count += 1
+            report("warmup", min(count, total), total)
             if count > MAX_WARMUP_RECORDS:
                 raise InvalidArgument(f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {file}")
     except tf.errors.DataLossError as exc:

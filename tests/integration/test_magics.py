@@ -63,8 +63,12 @@ def test_full_journey(ip: InteractiveShell, capsys: pytest.CaptureFixture[str], 
     assert "serving_default" in repr(shown)
     assert "(None, 10)" in repr(shown)
 
+    capsys.readouterr()
     status = tfserve(ip, "deploy seed --policy all")
     assert [(r[0], r[1], r[2]) for r in status.rows] == [("seed", 2, "AVAILABLE"), ("seed", 1, "AVAILABLE")]  # type: ignore[attr-defined]
+    shown = capsys.readouterr().out  # the steps, as lines outside a kernel (a progress bar in one)
+    assert "Deploying seed: seed version 1: warmup 1/1" in shown
+    assert "Deploying seed: seed version 1: AVAILABLE" in shown
     expected = ip.user_ns["model"].predict(ip.user_ns["x"], verbose=0)
     np.testing.assert_allclose(tfserve(ip, "predict seed x --version 1"), expected, rtol=1e-5)
     rest = requests.post(
@@ -215,3 +219,21 @@ def test_help_shows_the_vocabulary(ip: InteractiveShell, capsys: pytest.CaptureF
         text = capsys.readouterr().out
         assert "--models-dir" in text
         assert "--base-path" in text
+
+
+def test_the_switch_interval_is_short_while_the_engine_runs_and_restored_after(ip: InteractiveShell) -> None:
+    import sys
+
+    before = sys.getswitchinterval()
+    tfserve(ip, "start --rest-port 0 --grpc-port 0")
+    assert sys.getswitchinterval() == pytest.approx(3e-5)
+    tfserve(ip, "stop")
+    assert sys.getswitchinterval() == before
+    tfserve(ip, "start --rest-port 0 --grpc-port 0 --switch-interval-ms 0")
+    assert sys.getswitchinterval() == before  # 0 keeps Python's own
+    tfserve(ip, "stop")
+    tfserve(ip, "start --rest-port 0 --grpc-port 0 --switch-interval-ms 0.5")
+    assert sys.getswitchinterval() == pytest.approx(5e-4)
+    ip.run_line_magic("unload_ext", "tfserve_lab")
+    assert sys.getswitchinterval() == before
+    ip.run_line_magic("load_ext", "tfserve_lab")

@@ -172,6 +172,7 @@ class Watcher:
     def _load(self, entry: ModelEntry, record: VersionRecord) -> None:
         name = entry.config.name
         self._registry.mark(entry, record, VersionState.LOADING)
+        log.info("Loading servable version {name: %s version: %d}", name, record.version)
         started = time.monotonic()
         on_progress = self._on_progress
 

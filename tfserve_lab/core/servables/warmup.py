@@ -50,6 +50,7 @@ def run_warmup(servable: Servable, path: str, num_request_iterations: int = 0) -
     count = 0
     try:
         total = min(sum(1 for _ in tf.data.TFRecordDataset(file)), MAX_WARMUP_RECORDS + 1)
+        log.info("Starting to read warmup data for model at %s with %d record(s).", file, total)
         report("warmup", 0, total)
         for record in tf.data.TFRecordDataset(file):
             data = record.numpy()

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tfserve_lab.config import ModelConfig, ServerOptions, VersionPolicy
+from tfserve_lab.config import BatchingConfig, ModelConfig, ServerOptions, VersionPolicy
 from tfserve_lab.core.types import ModelSpec, RequestContext, VersionStatus
 from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
 from tfserve_lab.interpreter import DEFAULT_SWITCH_INTERVAL_S, restore_switch_interval, set_switch_interval
@@ -23,12 +23,18 @@ from tfserve_lab.results import ServerInfo, Started, StartResult
 
 if TYPE_CHECKING:
     from tfserve_lab.export import ExportResult, SavedModelInfo
+    from tfserve_lab.loadtest.profile import ProfileResult
+    from tfserve_lab.loadtest.results import BenchResult, BenchRow
+    from tfserve_lab.loadtest.runner import Load
+    from tfserve_lab.loadtest.tune import TuneResult
 
 __all__ = [
     "MODELS_DIR",
     "DeployResult",
     "EngineStatus",
     "ModelStatus",
+    "batching",
+    "bench",
     "current",
     "deploy",
     "export",
@@ -36,12 +42,15 @@ __all__ = [
     "k8s",
     "label",
     "predict",
+    "profile",
+    "set_batching",
     "shadow",
     "shadow_records",
     "split",
     "start",
     "status",
     "stop",
+    "tune",
     "undeploy",
 ]
 
@@ -49,6 +58,8 @@ _session: Any = None  # the ServingSession of this process, once started
 
 # The folder holding one model repository (base path) per model, relative to the notebook.
 MODELS_DIR = "models"
+# Requests/s a model sustained within its SLO in the last tune (per replica, for ``k8s(target_rps=...)``).
+_capacity: dict[str, float] = {}
 # A line of text saying where a long operation is, and the fraction done (None when not known).
 Progress = Callable[[str, float | None], None]
 
@@ -417,12 +428,25 @@ def k8s(
     image: str | None = None,
     model_uri: str = "pvc://models",
     kserve: bool = False,
+    batching_file: str | None = None,
+    target_rps: float | None = None,
+    capacity_rps: float | None = None,
 ) -> tuple[list[str], str]:
     """Write Kubernetes manifests running this engine's exact config on tensorflow/serving.
+
+    Args:
+        batching_file: A ``BatchingParameters`` file for the pods (a tune's ``write``); default: the
+            batching the first model is served with now.
+        target_rps: Requests/s the fleet must carry: sets the replicas and the autoscaler's floor to
+            ``ceil(target_rps / (capacity_rps * target CPU utilization))``, and its ceiling to twice that.
+        capacity_rps: Requests/s one replica sustains within the SLO (default: the last ``tune``'s best).
 
     Returns:
         The files written and the instructions to copy the model versions to ``model_uri``.
     """
+    import math
+
+    from tfserve_lab.batching_params import read_batching_parameters
     from tfserve_lab.deploy.kubernetes import render_manifests, write_manifests
     from tfserve_lab.deploy.options import K8sOptions, TrafficSplit, dns_label
     from tfserve_lab.deploy.storage import copy_instructions
@@ -432,9 +456,29 @@ def k8s(
     if not models:
         raise TfServeError("The engine serves no models yet: deploy one first.", code=ErrorCode.FAILED_PRECONDITION)
     name = name or dns_label(models[0].name)
+    sizing: dict[str, int] = {}
+    if target_rps is not None:
+        capacity = capacity_rps if capacity_rps is not None else _capacity.get(models[0].name)
+        if not capacity:
+            raise TfServeError(
+                f"--target-rps needs the requests/s one replica sustains: run %tfserve tune {models[0].name} first, "
+                "or give --capacity-rps.",
+                code=ErrorCode.FAILED_PRECONDITION,
+            )
+        utilization = K8sOptions.target_cpu_utilization / 100
+        replicas = max(1, math.ceil(target_rps / (capacity * utilization)))
+        sizing = {"min_replicas": replicas, "max_replicas": 2 * replicas}
     options = K8sOptions(
-        name=name, namespace=namespace, replicas=replicas, gpu=gpu, image=image, model_uri=model_uri, kserve=kserve
+        name=name,
+        namespace=namespace,
+        replicas=replicas,
+        gpu=gpu,
+        image=image,
+        model_uri=model_uri,
+        kserve=kserve,
+        **sizing,
     )
+    batching = read_batching_parameters(batching_file) if batching_file else session.engine.batching(models[0].name)
     splits = [
         TrafficSplit(m.name, weights, labels=m.version_labels)
         for m in models
@@ -443,12 +487,233 @@ def k8s(
     manifests = render_manifests(
         models,
         options,
-        batching=session.batching,
+        batching=batching,
         monitoring_path=session.monitoring.path if session.monitoring.enable else None,
         splits=splits,
     )
     paths = write_manifests(manifests, out or f"k8s-{name}")
     return [str(p) for p in paths], copy_instructions(models, model_uri, namespace=namespace)
+
+
+def set_batching(name: str, params: BatchingConfig | str | Mapping[str, Any] | None) -> BatchingConfig | None:
+    """Batch model ``name`` with new ``BatchingParameters`` while it serves: no restart, no request lost.
+
+    Args:
+        name: A served model.
+        params: A ``BatchingConfig``, a ``BatchingParameters`` text proto, a dict of its fields
+            (``{"max_batch_size": 32, "batch_timeout_micros": 2000}``; TF Serving's defaults for the
+            rest), or None for the options the engine started with.
+
+    Returns:
+        The options the model's requests get now (None: not batched).
+    """
+    from tfserve_lab.batching_params import parse_batching_parameters
+
+    session = current()
+    if name not in {m.name for m in session.engine.models()}:
+        raise TfServeError(f"Servable not found for request: Latest({name})", code=ErrorCode.NOT_FOUND)
+    if isinstance(params, str):
+        config: BatchingConfig | None = parse_batching_parameters(params, source="batching parameters")
+    elif isinstance(params, Mapping):
+        try:
+            config = BatchingConfig(**{k: tuple(v) if k == "allowed_batch_sizes" else v for k, v in params.items()})
+        except TypeError as exc:
+            raise InvalidArgument(f"Not a BatchingParameters field: {exc}") from None
+    else:
+        config = params
+
+    async def apply(engine: Any) -> BatchingConfig | None:
+        engine.set_batching(name, config)
+        return engine.batching(name)
+
+    result: BatchingConfig | None = session.call(apply)
+    return result
+
+
+def batching(name: str) -> BatchingConfig | None:
+    """The batching options model ``name``'s requests get now (None: not batched)."""
+    return current().engine.batching(name)  # type: ignore[no-any-return]
+
+
+def bench(
+    name: str,
+    *,
+    concurrency: Sequence[int] = (1, 8, 32),
+    rate: Sequence[float] = (),
+    protocol: str = "rest",
+    seconds: float = 5.0,
+    warmup: float = 1.0,
+    rows: int = 1,
+    data: Any = None,
+    version: int | None = None,
+    signature: str = "",
+    stability: float = 0.10,
+    max_windows: int = 4,
+    processes: int = 2,
+    progress: Callable[[str], None] | None = None,
+) -> BenchResult:
+    """Load-test a served model from processes of their own: closed loop per concurrency, open loop per rate.
+
+    Args:
+        name: The served model.
+        concurrency: Closed-loop levels: clients that each send as soon as their last answer came.
+        rate: Open-loop levels, in requests per second, sent on schedule whatever the answers.
+        protocol: ``"rest"`` or ``"grpc"``.
+        seconds: Length of a measured window (a level takes two to ``max_windows`` of them).
+        warmup: Seconds of load before a level's first window.
+        rows: Rows per request.
+        data: What to send (an array for one input, a dict by input name); made from the signature's
+            dtypes and shapes when None.
+        version: Pin a version (default: what unversioned requests get).
+        signature: The signature to call (default ``serving_default``).
+        stability: Two consecutive windows must agree this closely (throughput and mean latency).
+        max_windows: Windows at most per level before it is reported as not stable.
+        processes: Load-generator processes (the caller runs no load thread of its own).
+        progress: Called with a line of text after each window.
+    """
+    from tfserve_lab.loadtest.results import BenchResult
+    from tfserve_lab.loadtest.runner import run_level
+
+    if not concurrency and not rate:
+        raise InvalidArgument("give at least one concurrency or rate")
+    load = _bench_load(name, protocol=protocol, rows=rows, data=data, version=version, signature=signature)
+    levels = [{"concurrency": c} for c in concurrency] + [{"rate": float(r)} for r in rate]
+    measured = [
+        run_level(
+            load,
+            **level,  # type: ignore[arg-type]
+            warmup_s=warmup,
+            window_s=seconds,
+            stability=stability,
+            max_windows=max_windows,
+            processes=processes,
+            progress=progress,
+        )
+        for level in levels
+    ]
+    return BenchResult(name, protocol, rows, tuple(measured), seconds, stability)
+
+
+def _bench_load(name: str, *, protocol: str, rows: int, data: Any, version: int | None, signature: str) -> Load:
+    """The target and the one request a bench or a profile sends to model ``name``."""
+    from tfserve_lab.loadtest.payload import bench_inputs, grpc_payload, rest_payload
+    from tfserve_lab.loadtest.runner import Load
+
+    if protocol not in ("rest", "grpc"):
+        raise InvalidArgument(f"protocol must be rest or grpc, got {protocol!r}")
+    session = current()
+    info = session.info
+    with session.engine.acquire(ModelSpec(name, version)) as handle:
+        key, sig = handle.signature(signature)
+    inputs = bench_inputs(sig, rows, data)
+    host = "127.0.0.1" if info.host in ("0.0.0.0", "") else info.host.strip("[]")
+    token = session.options.auth_token
+    if protocol == "rest":
+        if not info.rest_port:
+            raise TfServeError("The engine serves no REST port to bench.", code=ErrorCode.FAILED_PRECONDITION)
+        path = f"/v1/models/{name}" + (f"/versions/{version}" if version is not None else "") + ":predict"
+        return Load(
+            protocol, host, info.rest_port, rest_payload(host, info.rest_port, path, inputs, token), rows, token
+        )
+    return Load(protocol, host, info.grpc_port, grpc_payload(name, version, key, inputs), rows, token)
+
+
+def tune(
+    name: str,
+    *,
+    slo_p99_ms: float,
+    concurrency: int = 32,
+    protocol: str = "rest",
+    rows: int = 1,
+    data: Any = None,
+    budget_s: float = 120.0,
+    seconds: float = 2.0,
+    allowed_batch_sizes: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> TuneResult:
+    """Search the batching parameters of model ``name`` for the most throughput within a p99 SLO.
+
+    Each trial applies a setting live (``set_batching``) and benches one closed-loop level at
+    ``concurrency``. The best setting stays applied; ``result.write("batching.pbtxt")`` saves it.
+
+    Args:
+        name: The served model.
+        slo_p99_ms: The p99 latency, in ms, a setting must meet to be recommended.
+        concurrency: The load to tune for: closed-loop clients.
+        protocol: ``"rest"`` or ``"grpc"``.
+        rows: Rows per request.
+        data: What to send (see ``bench``).
+        budget_s: Seconds the whole search may take.
+        seconds: Window length of each trial's bench.
+        allowed_batch_sizes: Also try padding batches to fixed sizes.
+        progress: Called with a line of text after each trial.
+    """
+    import os
+
+    from tfserve_lab.loadtest.tune import tune as search
+
+    def measure() -> BenchRow:
+        result = bench(
+            name,
+            concurrency=(concurrency,),
+            protocol=protocol,
+            seconds=seconds,
+            warmup=0.5,
+            rows=rows,
+            data=data,
+            max_windows=3,
+        )
+        return result.rows[0]
+
+    result = search(
+        lambda config: set_batching(name, config),
+        measure,
+        model=name,
+        slo_p99_ms=slo_p99_ms,
+        concurrency=concurrency,
+        rows=rows,
+        budget_s=budget_s,
+        threads=os.cpu_count() or 1,
+        allowed_batch_sizes=allowed_batch_sizes,
+        progress=progress,
+    )
+    if result.best is not None:
+        _capacity[name] = result.best.row.requests_per_second
+    return result
+
+
+def profile(
+    name: str,
+    *,
+    seconds: float = 2.0,
+    logdir: str = "profiles",
+    concurrency: int = 8,
+    protocol: str = "rest",
+    rows: int = 1,
+    data: Any = None,
+) -> ProfileResult:
+    """A TensorFlow profiler trace of the engine while bench load (processes of their own) runs against ``name``.
+
+    The trace lands in ``logdir`` as TensorBoard's Profile tab reads it (``tensorboard --logdir
+    profiles``); the result lists the most expensive ops.
+    """
+    from tfserve_lab.loadtest.profile import ProfileResult, top_ops, trace
+    from tfserve_lab.loadtest.runner import running_load
+
+    load = _bench_load(name, protocol=protocol, rows=rows, data=data, version=None, signature="")
+
+    def during(capture: Callable[[], None]) -> None:
+        from tfserve_lab.loadtest.runner import Collected
+
+        with running_load(load, concurrency=concurrency) as poll:
+            collected = Collected()
+            time.sleep(0.5)  # the clients connect and warm the path up before the capture
+            poll(collected)
+            capture()
+            poll(collected)
+
+    files = trace(logdir, seconds, during=during)
+    return ProfileResult(os.path.abspath(logdir), files, seconds, top_ops(files))
 
 
 def _version_of(key: int | str, labels: Mapping[str, int]) -> int:

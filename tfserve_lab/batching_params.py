@@ -7,7 +7,7 @@ import os
 from tfserve_lab.config import BatchingConfig
 from tfserve_lab.errors import ConfigError, ErrorCode
 
-__all__ = ["check_batching_config", "parse_batching_parameters", "read_batching_parameters"]
+__all__ = ["batching_to_text", "check_batching_config", "parse_batching_parameters", "read_batching_parameters"]
 
 # TF Serving's defaults for absent fields (shared_batch_scheduler.h QueueOptions, bundle_factory_util.cc).
 _DEFAULT_MAX_BATCH_SIZE = 1000
@@ -109,3 +109,27 @@ def check_batching_config(config: BatchingConfig) -> None:
                 "When enable_large_batch_splitting is true, input_batch_size_limit must be greater than or equal "
                 f"to max_execution_batch_size.1{config.max_batch_size}{config.execution_batch_size}"
             )
+
+
+def batching_to_text(config: BatchingConfig) -> str:
+    """A ``BatchingParameters`` text proto (``--batching_parameters_file``) with every field written out.
+
+    Every field is explicit, ``num_batch_threads`` included, so the cluster batches
+    as the engine does rather than by its own machine's defaults. The inverse is
+    ``tfserve_lab.batching_params.parse_batching_parameters``.
+    """
+    from google.protobuf import text_encoding
+
+    lines = [
+        f"max_batch_size {{ value: {config.max_batch_size} }}",
+        f"batch_timeout_micros {{ value: {config.batch_timeout_micros} }}",
+        f"max_enqueued_batches {{ value: {config.max_enqueued_batches} }}",
+        f"num_batch_threads {{ value: {config.num_batch_threads} }}",
+        f'thread_pool_name {{ value: "{text_encoding.CEscape(config.thread_pool_name, as_utf8=True)}" }}',
+        f"enable_large_batch_splitting {{ value: {str(config.enable_large_batch_splitting).lower()} }}",
+    ]
+    if config.max_execution_batch_size is not None:
+        lines.append(f"max_execution_batch_size {{ value: {config.max_execution_batch_size} }}")
+    lines += [f"allowed_batch_sizes: {size}" for size in config.allowed_batch_sizes]
+    lines.append(f"pad_variable_length_inputs: {str(config.pad_variable_length_inputs).lower()}")
+    return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from pathlib import Path
@@ -107,3 +108,42 @@ def test_kernel_shutdown_frees_ports(testdata: Path, tmp_path: Path) -> None:
         time.sleep(0.1)
     assert port_is_free(rest_port)
     assert port_is_free(grpc_port)
+
+
+def test_bench_tune_and_batching_magics_in_a_real_kernel_leave_its_threads_as_they_were(
+    testdata: Path, tmp_path: Path
+) -> None:
+    base = testdata / "saved_model_half_plus_two_cpu"
+    cells = [
+        "%load_ext tfserve_lab\n%tfserve start --rest-port 0 --grpc-port 0",
+        f"%tfserve deploy half_plus_two --base-path {base}\n%tfserve batching half_plus_two --max-batch-size 8",
+        # The engine's own pools make their threads (tfserve-*) as calls need them; bench must add none.
+        "import threading\n"
+        "def threads():\n    return {(t.ident, t.name) for t in threading.enumerate() if not t.name.startswith('tfserve-')}\n"
+        "before = threads()",
+        "result = %tfserve bench half_plus_two --concurrency 2 --rate 100 --seconds 0.5 --warmup 0.2\nresult",
+        "after = threads()\n"
+        "print('threads started:', sorted(after - before), 'ended:', sorted(before - after))\n"
+        "print('rows:', [(r.level, r.errors) for r in result.rows])",
+        "tuned = %tfserve tune half_plus_two --slo-p99-ms 200 --concurrency 4 --budget 6 --seconds 0.5 --write batching.pbtxt\n"
+        "print(tuned.summary())",
+        "%tfserve batching half_plus_two",
+        "%tfserve stop",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=180, kernel_name="python3").execute(cwd=str(tmp_path))
+
+    def text(index: int) -> str:
+        outputs = nb.cells[index].outputs
+        return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outputs)
+
+    assert re.search(r"max_batch_size\s+8\n", text(1)), text(1)
+    assert "C=2" in text(3)
+    assert "100/s" in text(3)
+    assert "threads started: [] ended: []" in text(4)
+    assert "rows: [('C=2', 0), ('100/s', 0)]" in text(4)
+    assert re.search(r"Best of \d+ settings within p99 200 ms: ", text(5)), text(5)
+    assert (tmp_path / "batching.pbtxt").read_text().startswith("max_batch_size { value: ")
+    assert "half_plus_two: batching" in text(6)
+    for cell in nb.cells:
+        assert not any(o.output_type == "error" or o.get("name") == "stderr" for o in cell.outputs), cell

@@ -36,7 +36,7 @@ from tfserve_lab.errors import FailedPrecondition, InvalidArgument, TfServeError
 
 __all__ = ["Batcher"]
 
-QueueKey = tuple[str, int, int, str, tuple[str, ...], tuple[str, ...] | None]
+QueueKey = tuple[str, int, int, str, tuple[str, ...], tuple[str, ...] | None, int]
 Outputs = dict[str, np.ndarray]
 
 # Timers may fire up to one clock tick early (asyncio rounds by the clock resolution).
@@ -160,7 +160,8 @@ class Batcher:
     def _reset(self) -> None:
         self._queues: dict[QueueKey, _Queue] = {}
         self._order: deque[_Queue] = deque()  # round-robin order, like SharedBatchScheduler's queue list
-        self._free_threads = self.config.num_batch_threads
+        self._threads = self.config.num_batch_threads
+        self._free_threads = self._threads
         self._timer: asyncio.TimerHandle | None = None
         self._pump_scheduled = False
 
@@ -193,10 +194,21 @@ class Batcher:
         arrays = {name: np.asarray(value) for name, value in inputs.items()}
         size = task_size(arrays)
         keys = tuple(output_keys) if output_keys else None
-        key = (handle.model, handle.version, id(handle.servable), signature_name, tuple(sorted(arrays)), keys)
+        options = config or self.config
+        # New options make a new queue; the old one drains as it is (a live change fails no request in it).
+        # Its queue keeps the options object alive, so the id is not reused while the key is.
+        key = (
+            handle.model,
+            handle.version,
+            id(handle.servable),
+            signature_name,
+            tuple(sorted(arrays)),
+            keys,
+            id(options),
+        )
         queue = self._queues.get(key)
         if queue is None:
-            queue = self._queues[key] = _Queue(key, handle, signature_name, keys, config or self.config)
+            queue = self._queues[key] = _Queue(key, handle, signature_name, keys, options)
             self._order.append(queue)
         try:
             sizes = self._plan(queue, size)
@@ -212,6 +224,18 @@ class Batcher:
             # Cancelled or timed out by the caller: queued pieces leave their batches; running ones finish unread.
             self._withdraw(request)
             raise
+
+    def use_executor(self, executor: Executor) -> None:
+        """Run batches on ``executor`` from now on (those running finish where they are); loop thread only."""
+        self._executor = executor
+
+    def set_threads(self, count: int) -> None:
+        """Let ``count`` model calls run at once from now on (calls running now finish); loop thread only."""
+        if count < 1:
+            raise InvalidArgument("num_batch_threads must be positive.")
+        self._free_threads += count - self._threads
+        self._threads = count
+        self._schedule_pump()
 
     def close(self) -> None:
         """Refuse new requests and run queued ones without waiting for their timeouts; callable from any thread."""

@@ -23,6 +23,7 @@ import numpy as np
 
 from tfserve_lab.batching_params import check_batching_config, read_batching_parameters
 from tfserve_lab.config import BatchingConfig, ModelConfig
+from tfserve_lab.core.batching import Batcher
 from tfserve_lab.core.call_costs import CallCosts
 from tfserve_lab.core.dtypes import dt_for_numpy
 from tfserve_lab.core.events import EngineEvent, Observer, RequestDone
@@ -57,6 +58,9 @@ _PREDICT_METHODS = (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD)
 
 
 SHADOW_LOG_SIZE = 2000
+
+# The most batch threads a live batching change may ask for (the pool makes its threads as calls need them).
+_MAX_BATCH_THREADS = 64
 
 # TF Serving's per-model batching parameters, read from the version folder (--enable_per_model_batching_parameters).
 PER_MODEL_BATCHING_FILE = "batching_params.pbtxt"
@@ -113,15 +117,16 @@ class Engine:
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         threads = self.options.batching.num_batch_threads if self.options.batching else self.options.num_model_threads
         self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="tfserve-batch")
-        # Imported here so that the edit stays inside __init__ and _run.
-        from tfserve_lab.core.batching import Batcher
-
+        self._executor_size = max(1, threads)
+        self._extra_executors: list[ThreadPoolExecutor] = []
         batching = self.options.batching
         self._costs = CallCosts(self.options.inline_calls_below_s)
         self._threaded = 0  # model calls of _run on the threads now (loop-thread only)
         self._batcher = (
             Batcher(batching, self._executor, self._emit, costs=self._costs) if batching is not None else None
         )
+        # Batching options set while serving, per model (``set_batching``); read without a lock on the loop.
+        self._batching_overrides: dict[str, BatchingConfig] = {}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -177,6 +182,8 @@ class Engine:
             self._batcher.close()
         self.watcher.stop(unload=True)
         self._executor.shutdown(wait=True)
+        for executor in self._extra_executors:
+            executor.shutdown(wait=True)
 
     def models(self) -> list[ModelConfig]:
         """The configured models."""
@@ -355,6 +362,9 @@ class Engine:
     ) -> dict[str, np.ndarray]:
         batcher = self._batcher
         if batcher is not None:
+            override = self._batching_overrides.get(handle.model) if self._batching_overrides else None
+            if override is not None:
+                return await batcher.submit(handle, signature_name, inputs, output_keys, override)
             if not self._per_model_batching:
                 return await batcher.submit(handle, signature_name, inputs, output_keys)
             config = self._model_batching.get(handle.servable)
@@ -383,6 +393,41 @@ class Engine:
             self._threaded -= 1
         costs.record(key, seconds)
         return outputs
+
+    def set_batching(self, model: str, config: BatchingConfig | None) -> None:
+        """Batch ``model``'s requests with ``config`` from now on (None: back to the start-up options); loop thread.
+
+        Requests already queued finish with the options they were queued under. ``num_batch_threads``
+        is the engine's, as TF Serving's batch threads are shared by every model: it applies to all.
+
+        Raises:
+            ConfigError: options TF Serving would refuse.
+        """
+        if config is None:
+            self._batching_overrides.pop(model, None)
+            if self._batcher is not None and self.options.batching is not None:
+                self._batcher.set_threads(self.options.batching.num_batch_threads)
+            return
+        check_batching_config(config)
+        threads = min(config.num_batch_threads, _MAX_BATCH_THREADS)
+        if self._batcher is None:
+            self._batcher = Batcher(config, self._batch_executor(), self._emit, costs=self._costs)
+        elif threads > self._executor_size and not self._extra_executors:
+            # More threads than the start-up pool has: batches go to a larger pool from now on.
+            self._batcher.use_executor(self._batch_executor())
+        self._batcher.set_threads(threads)
+        self._batching_overrides[model] = config
+
+    def batching(self, model: str) -> BatchingConfig | None:
+        """The batching options ``model``'s requests get now (None: not batched)."""
+        override = self._batching_overrides.get(model)
+        return override if override is not None else self.options.batching
+
+    def _batch_executor(self) -> ThreadPoolExecutor:
+        """Threads for batches when batching is first turned on while serving (made as calls need them)."""
+        executor = ThreadPoolExecutor(max_workers=_MAX_BATCH_THREADS, thread_name_prefix="tfserve-batch")
+        self._extra_executors.append(executor)
+        return executor
 
     def record_failure(self, spec: ModelSpec, method: str, context: RequestContext | None, exc: TfServeError) -> None:
         """Count a request that failed before the engine ran it (bad body, unknown model), once."""

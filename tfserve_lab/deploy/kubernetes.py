@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from tfserve_lab.batching_params import batching_to_text
 from tfserve_lab.config import BatchingConfig, ModelConfig, VersionPolicy, model_configs_to_text
 from tfserve_lab.deploy.istio import destination_rule, inference_services, virtual_service
 from tfserve_lab.deploy.options import BASE_SUBSET, GPU_RESOURCE, K8sOptions, TrafficSplit, subset_name
@@ -62,30 +63,6 @@ BATCHING_FILE = "batching.pbtxt"
 MONITORING_FILE = "monitoring.pbtxt"
 DEFAULT_MONITORING_PATH = "/monitoring/prometheus/metrics"
 _CONTAINER = "tensorflow-serving"
-
-
-def batching_to_text(config: BatchingConfig) -> str:
-    """A ``BatchingParameters`` text proto (``--batching_parameters_file``) with every field written out.
-
-    Every field is explicit, ``num_batch_threads`` included, so the cluster batches
-    as the engine does rather than by its own machine's defaults. The inverse is
-    ``tfserve_lab.batching_params.parse_batching_parameters``.
-    """
-    from google.protobuf import text_encoding
-
-    lines = [
-        f"max_batch_size {{ value: {config.max_batch_size} }}",
-        f"batch_timeout_micros {{ value: {config.batch_timeout_micros} }}",
-        f"max_enqueued_batches {{ value: {config.max_enqueued_batches} }}",
-        f"num_batch_threads {{ value: {config.num_batch_threads} }}",
-        f'thread_pool_name {{ value: "{text_encoding.CEscape(config.thread_pool_name, as_utf8=True)}" }}',
-        f"enable_large_batch_splitting {{ value: {str(config.enable_large_batch_splitting).lower()} }}",
-    ]
-    if config.max_execution_batch_size is not None:
-        lines.append(f"max_execution_batch_size {{ value: {config.max_execution_batch_size} }}")
-    lines += [f"allowed_batch_sizes: {size}" for size in config.allowed_batch_sizes]
-    lines.append(f"pad_variable_length_inputs: {str(config.pad_variable_length_inputs).lower()}")
-    return "\n".join(lines) + "\n"
 
 
 def monitoring_to_text(path: str = DEFAULT_MONITORING_PATH) -> str:

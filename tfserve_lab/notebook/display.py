@@ -7,11 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tfserve_lab.api import EngineStatus
+from tfserve_lab.config import BatchingConfig
 from tfserve_lab.core.types import SignatureInfo, TensorInfo
 from tfserve_lab.export import ExportResult, SavedModelInfo
 from tfserve_lab.results import AlreadyRunning, LoadFailed, PortInUse, ServerInfo, Started
 
-__all__ = ["Failure", "Table", "render_export", "render_inspect", "render_start", "render_status"]
+__all__ = ["Failure", "Table", "render_batching", "render_export", "render_inspect", "render_start", "render_status"]
 
 
 @dataclass(frozen=True)
@@ -133,3 +134,17 @@ def render_export(result: ExportResult) -> Table:
         note,
         value=result,
     )
+
+
+def render_batching(name: str, config: BatchingConfig | None) -> Table:
+    """The batching options a model's requests get now."""
+    if config is None:
+        return Table(f"{name}: not batched", ("parameter", "value"), [])
+    rows = [
+        ("max_batch_size", config.max_batch_size),
+        ("batch_timeout_micros", config.batch_timeout_micros),
+        ("max_enqueued_batches", config.max_enqueued_batches),
+        ("num_batch_threads", config.num_batch_threads),
+        ("allowed_batch_sizes", ",".join(map(str, config.allowed_batch_sizes)) or "-"),
+    ]
+    return Table(f"{name}: batching", ("parameter", "value"), rows, value=config)

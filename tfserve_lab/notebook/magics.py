@@ -20,6 +20,7 @@ from tfserve_lab.errors import TfServeError
 from tfserve_lab.interpreter import DEFAULT_SWITCH_INTERVAL_S
 from tfserve_lab.notebook import display
 from tfserve_lab.notebook.progress import progress_display
+from tfserve_lab.notebook.tensorboard import show_in_tensorboard
 from tfserve_lab.results import AlreadyRunning, Started
 
 __all__ = ["TfServeMagics"]
@@ -52,6 +53,24 @@ _VOCABULARY = """words used by every command:
   --models-dir the folder holding one base path per model (default: models)
   --version / --label   which version a command acts on
 use %tfserve COMMAND --help for a command's flags"""
+
+
+def _numbers(kind: type) -> Callable[[str], tuple[Any, ...]]:
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            return tuple(kind(item) for item in text.split(",") if item.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+    return parse
+
+
+def _add_load_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--protocol", choices=("rest", "grpc"), default="rest")
+    parser.add_argument("--rows", type=int, default=1, help="rows per request")
+    parser.add_argument(
+        "--data", metavar="VAR", help="variable holding what to send (default: made from the signature)"
+    )
 
 
 def _add_repository_flags(parser: argparse.ArgumentParser) -> None:
@@ -158,6 +177,9 @@ def _build_parser() -> _Parser:
     k8s.add_argument("--out")
     k8s.add_argument("--model-uri", default="pvc://models")
     k8s.add_argument("--kserve", action="store_true")
+    k8s.add_argument("--batching-file", metavar="PBTXT", help="batching for the pods (default: as served now)")
+    k8s.add_argument("--target-rps", type=float, help="requests/s the fleet must carry: sets replicas and the HPA")
+    k8s.add_argument("--capacity-rps", type=float, help="requests/s one replica sustains (default: the last tune's)")
 
     compare = commands.add_parser("compare", help="compare two versions on the same data, or over shadow traffic")
     compare.add_argument("name", nargs="?", metavar="NAME", help="without A, B and --data: the compare widget")
@@ -171,6 +193,42 @@ def _build_parser() -> _Parser:
     compare.add_argument("--batch-size", type=int, default=256)
     compare.add_argument("--repeats", type=int, default=1, help="calls per batch and version (latency samples)")
     compare.add_argument("--shadow", action="store_true", help="report over the recorded shadow traffic")
+
+    bench = commands.add_parser("bench", help="load-test a served model from processes of their own")
+    bench.add_argument("name", metavar="NAME")
+    bench.add_argument("--concurrency", type=_numbers(int), help="closed-loop levels, e.g. 1,8,32 (default 1,8,32)")
+    bench.add_argument("--rate", type=_numbers(float), default=(), help="open-loop levels in requests/s, e.g. 500,2000")
+    _add_load_flags(bench)
+    bench.add_argument("--seconds", type=float, default=5.0, help="length of a measured window")
+    bench.add_argument("--warmup", type=float, default=1.0, help="seconds of load before a level's first window")
+    bench.add_argument("--version", type=int, help="pin a version")
+
+    batching = commands.add_parser("batching", help="show or change a model's batching parameters while it serves")
+    batching.add_argument("name", metavar="NAME")
+    batching.add_argument("--file", metavar="PBTXT", help="a BatchingParameters text proto")
+    batching.add_argument("--max-batch-size", type=int)
+    batching.add_argument("--batch-timeout-micros", type=int)
+    batching.add_argument("--num-batch-threads", type=int)
+    batching.add_argument("--max-enqueued-batches", type=int)
+    batching.add_argument("--allowed-batch-sizes", type=_numbers(int), metavar="8,16,32")
+    batching.add_argument("--off", action="store_true", help="back to the options the engine started with")
+
+    tune = commands.add_parser("tune", help="search batching parameters for the most throughput within a p99 SLO")
+    tune.add_argument("name", metavar="NAME")
+    tune.add_argument("--slo-p99-ms", type=float, required=True, help="the p99 latency a setting must meet")
+    tune.add_argument("--concurrency", type=int, default=32, help="closed-loop clients of the load to tune for")
+    _add_load_flags(tune)
+    tune.add_argument("--budget", type=float, default=120.0, help="seconds the search may take")
+    tune.add_argument("--seconds", type=float, default=2.0, help="window length of each trial")
+    tune.add_argument("--allowed-batch-sizes", action="store_true", help="also try padding to fixed batch sizes")
+    tune.add_argument("--write", metavar="PBTXT", help="write the best setting here (a --batching_parameters_file)")
+
+    profile = commands.add_parser("profile", help="a TensorFlow profiler trace of the engine under bench load")
+    profile.add_argument("name", metavar="NAME")
+    profile.add_argument("--seconds", type=float, default=2.0)
+    profile.add_argument("--logdir", default="profiles", help="where TensorBoard reads the trace")
+    profile.add_argument("--concurrency", type=int, default=8)
+    _add_load_flags(profile)
 
     dashboard = commands.add_parser("dashboard", help="live charts and controls for the served models")
     dashboard.add_argument("name", nargs="?", metavar="NAME")
@@ -353,6 +411,9 @@ class TfServeMagics(Magics):
             image=args.image,
             model_uri=args.model_uri,
             kserve=args.kserve,
+            batching_file=args.batching_file,
+            target_rps=args.target_rps,
+            capacity_rps=args.capacity_rps,
         )
         print(f"Wrote {len(paths)} files:")
         for path in paths:
@@ -390,6 +451,83 @@ class TfServeMagics(Magics):
             batch_size=args.batch_size,
             repeats=args.repeats,
         )
+
+    def _cmd_bench(self, args: argparse.Namespace) -> Any:
+        data = self._variable(args.data) if args.data else None
+        concurrency = args.concurrency if args.concurrency is not None else (() if args.rate else (1, 8, 32))
+        with progress_display(f"bench {args.name}") as progress:
+            return api.bench(
+                args.name,
+                concurrency=concurrency,
+                rate=args.rate,
+                protocol=args.protocol,
+                seconds=args.seconds,
+                warmup=args.warmup,
+                rows=args.rows,
+                data=data,
+                version=args.version,
+                progress=lambda text: progress(text, None),
+            )
+
+    def _cmd_batching(self, args: argparse.Namespace) -> Any:
+        fields = {
+            "max_batch_size": args.max_batch_size,
+            "batch_timeout_micros": args.batch_timeout_micros,
+            "num_batch_threads": args.num_batch_threads,
+            "max_enqueued_batches": args.max_enqueued_batches,
+            "allowed_batch_sizes": args.allowed_batch_sizes,
+        }
+        given = {k: v for k, v in fields.items() if v is not None}
+        if sum(bool(x) for x in (args.off, args.file, given)) > 1:
+            raise UsageError("give --file, field flags (--max-batch-size ...) or --off, not several")
+        if args.off:
+            config = api.set_batching(args.name, None)
+        elif args.file:
+            with open(args.file, encoding="utf-8") as handle:
+                config = api.set_batching(args.name, handle.read())
+        elif given:
+            current = api.batching(args.name)
+            base = {} if current is None else {f: getattr(current, f) for f in fields}
+            config = api.set_batching(args.name, {**base, **given})
+        else:
+            config = api.batching(args.name)
+        return display.render_batching(args.name, config)
+
+    def _cmd_tune(self, args: argparse.Namespace) -> Any:
+        data = self._variable(args.data) if args.data else None
+        with progress_display(f"tune {args.name}") as progress:
+            result = api.tune(
+                args.name,
+                slo_p99_ms=args.slo_p99_ms,
+                concurrency=args.concurrency,
+                protocol=args.protocol,
+                rows=args.rows,
+                data=data,
+                budget_s=args.budget,
+                seconds=args.seconds,
+                allowed_batch_sizes=args.allowed_batch_sizes,
+                progress=lambda text: progress(text, None),
+            )
+        if args.write:
+            if result.best is None:
+                print(f"tfserve: {result.summary()} Nothing written to {args.write}.", file=sys.stderr)
+            else:
+                result.write(args.write)
+        return result
+
+    def _cmd_profile(self, args: argparse.Namespace) -> Any:
+        data = self._variable(args.data) if args.data else None
+        result = api.profile(
+            args.name,
+            seconds=args.seconds,
+            logdir=args.logdir,
+            concurrency=args.concurrency,
+            protocol=args.protocol,
+            rows=args.rows,
+            data=data,
+        )
+        show_in_tensorboard(result.logdir)
+        return result
 
     def _cmd_dashboard(self, args: argparse.Namespace) -> Any:
         from tfserve_lab.notebook.dashboard import Dashboard

@@ -37,7 +37,10 @@ test: install
 	$(BIN)/python -m pytest
 
 bench: install
+	bash bench/setup.sh
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.hey_rest --json bench/results/hey_rest.json
+	$(BIN)/python -m bench.busy_cell --json bench/results/busy_cell.json
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -140,7 +140,7 @@ def notebook_imports() -> set[str]:
 
 
 def test_binder_covers_what_the_notebooks_import() -> None:
-    assert len(NOTEBOOKS) == 4
+    assert len(NOTEBOOKS) == 5
     binder = set(binder_pip())
     for module in sorted(notebook_imports()):
         if module in sys.stdlib_module_names:

@@ -22,6 +22,7 @@ from tfserve_lab.interpreter import DEFAULT_SWITCH_INTERVAL_S, restore_switch_in
 from tfserve_lab.results import ServerInfo, Started, StartResult
 
 if TYPE_CHECKING:
+    from tfserve_lab.capture import Capture
     from tfserve_lab.export import ExportResult, SavedModelInfo
     from tfserve_lab.loadtest.profile import ProfileResult
     from tfserve_lab.loadtest.results import BenchResult, BenchRow
@@ -35,6 +36,7 @@ __all__ = [
     "ModelStatus",
     "batching",
     "bench",
+    "capture",
     "current",
     "deploy",
     "export",
@@ -551,6 +553,7 @@ def bench(
     max_windows: int = 4,
     processes: int = 2,
     progress: Callable[[str], None] | None = None,
+    replay: Capture | None = None,
 ) -> BenchResult:
     """Load-test a served model from processes of their own: closed loop per concurrency, open loop per rate.
 
@@ -570,13 +573,25 @@ def bench(
         max_windows: Windows at most per level before it is reported as not stable.
         processes: Load-generator processes (the caller runs no load thread of its own).
         progress: Called with a line of text after each window.
+        replay: A ``Capture`` whose requests are sent, in turn, open loop at ``rate`` (default: the rate
+            they were captured at); ``concurrency`` then defaults to none.
     """
     from tfserve_lab.loadtest.results import BenchResult
     from tfserve_lab.loadtest.runner import run_level
 
+    if replay is not None:
+        load = _replay_load(name, replay, protocol=protocol, version=version)
+        rows = load.rows
+        if not rate:
+            if replay.requests_per_second <= 0:
+                raise InvalidArgument("The capture has no rate to replay at (fewer than two requests): give --rate.")
+            rate = (round(replay.requests_per_second, 1),)
+        if concurrency == (1, 8, 32):
+            concurrency = ()
+    else:
+        load = _bench_load(name, protocol=protocol, rows=rows, data=data, version=version, signature=signature)
     if not concurrency and not rate:
         raise InvalidArgument("give at least one concurrency or rate")
-    load = _bench_load(name, protocol=protocol, rows=rows, data=data, version=version, signature=signature)
     levels = [{"concurrency": c} for c in concurrency] + [{"rate": float(r)} for r in rate]
     measured = [
         run_level(
@@ -596,16 +611,22 @@ def bench(
 
 def _bench_load(name: str, *, protocol: str, rows: int, data: Any, version: int | None, signature: str) -> Load:
     """The target and the one request a bench or a profile sends to model ``name``."""
-    from tfserve_lab.loadtest.payload import bench_inputs, grpc_payload, rest_payload
+    from tfserve_lab.loadtest.payload import bench_inputs
+
+    with current().engine.acquire(ModelSpec(name, version)) as handle:
+        key, sig = handle.signature(signature)
+    return _request_load(name, protocol=protocol, version=version, signature=key, inputs=bench_inputs(sig, rows, data))
+
+
+def _request_load(name: str, *, protocol: str, version: int | None, signature: str, inputs: Mapping[str, Any]) -> Load:
+    from tfserve_lab.loadtest.payload import grpc_payload, rest_payload
     from tfserve_lab.loadtest.runner import Load
 
     if protocol not in ("rest", "grpc"):
         raise InvalidArgument(f"protocol must be rest or grpc, got {protocol!r}")
     session = current()
     info = session.info
-    with session.engine.acquire(ModelSpec(name, version)) as handle:
-        key, sig = handle.signature(signature)
-    inputs = bench_inputs(sig, rows, data)
+    rows = len(next(iter(inputs.values()))) if inputs else 1
     host = "127.0.0.1" if info.host in ("0.0.0.0", "") else info.host.strip("[]")
     token = session.options.auth_token
     if protocol == "rest":
@@ -615,7 +636,22 @@ def _bench_load(name: str, *, protocol: str, rows: int, data: Any, version: int 
         return Load(
             protocol, host, info.rest_port, rest_payload(host, info.rest_port, path, inputs, token), rows, token
         )
-    return Load(protocol, host, info.grpc_port, grpc_payload(name, version, key, inputs), rows, token)
+    return Load(protocol, host, info.grpc_port, grpc_payload(name, version, signature, inputs), rows, token)
+
+
+def _replay_load(name: str, capture: Capture, *, protocol: str, version: int | None) -> Load:
+    """Every captured predict request of ``capture``, as the requests of one load."""
+    from dataclasses import replace
+
+    records = capture.predict_records
+    if not records:
+        raise InvalidArgument("The capture holds no predict requests to replay.")
+    loads = [
+        _request_load(name, protocol=protocol, version=version, signature=r.signature, inputs=dict(r.inputs))
+        for r in records
+    ]
+    rows = round(sum(len(next(iter(r.inputs.values()))) for r in records) / len(records))
+    return replace(loads[0], rows=max(1, rows), more_payloads=tuple(load.payload for load in loads[1:]))
 
 
 def tune(
@@ -714,6 +750,50 @@ def profile(
 
     files = trace(logdir, seconds, during=during)
     return ProfileResult(os.path.abspath(logdir), files, seconds, top_ops(files))
+
+
+def capture(
+    name: str,
+    *,
+    seconds: float = 30.0,
+    count: int | None = None,
+    rate: float = 1.0,
+    progress: Callable[[str, float | None], None] | None = None,
+) -> Capture:
+    """Collect model ``name``'s live requests and answers in memory (no file needed).
+
+    Args:
+        name: The served model.
+        seconds: How long to listen.
+        count: Stop after this many requests instead (or first, with ``seconds``).
+        rate: Fraction of requests kept (1.0: all).
+        progress: Called with a line of text and the fraction done while it listens.
+
+    Returns:
+        A ``Capture``: inputs and outputs as numpy arrays, versions, timestamps; ``save`` and
+        ``Capture.load`` use TF Serving's ``PredictionLog`` TFRecord format.
+    """
+    from tfserve_lab.capture import Capture
+
+    if not 0 < rate <= 1:
+        raise InvalidArgument(f"rate is a fraction of the requests: 0 < rate <= 1, got {rate}")
+    session = current()
+    if name not in {m.name for m in session.engine.models()}:
+        raise TfServeError(f"Servable not found for request: Latest({name})", code=ErrorCode.NOT_FOUND)
+    request_log = session.engine.request_log
+    tap = request_log.tap(name, rate, count)
+    started = time.monotonic()
+    try:
+        while not tap.full.wait(0.1):
+            elapsed = time.monotonic() - started
+            if elapsed >= seconds:
+                break
+            if progress is not None:
+                done = len(tap.records) / count if count else elapsed / seconds
+                progress(f"{len(tap.records)} requests of {name} captured", min(1.0, done))
+    finally:
+        request_log.untap(name, tap)
+    return Capture(name, tuple(tap.records))
 
 
 def _version_of(key: int | str, labels: Mapping[str, int]) -> int:

@@ -16,6 +16,7 @@ from tfserve_lab.errors import ConfigError
 __all__ = [
     "BatchingConfig",
     "ModelConfig",
+    "RequestLogging",
     "ServerOptions",
     "VersionPolicy",
     "model_configs_to_text",
@@ -67,6 +68,19 @@ class VersionPolicy:
         return "all"
 
 
+# The one log collector registered here (TF Serving's open-source build registers none).
+FILE_LOG_COLLECTOR = "file"
+
+
+@dataclass(frozen=True)
+class RequestLogging:
+    """A model's ``logging_config``: which requests are written where (``PredictionLog`` TFRecords)."""
+
+    sampling_rate: float
+    filename_prefix: str
+    collector_type: str = FILE_LOG_COLLECTOR
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """One ``model_config_list.config`` entry."""
@@ -76,6 +90,7 @@ class ModelConfig:
     platform: str = "tensorflow"
     version_policy: VersionPolicy = field(default_factory=VersionPolicy)
     version_labels: Mapping[str, int] = field(default_factory=dict)
+    logging: RequestLogging | None = None
 
     def with_labels(self, labels: Mapping[str, int]) -> ModelConfig:
         """A copy whose labels are replaced."""
@@ -240,9 +255,29 @@ def models_from_proto(message: Any, *, source: str = "model config") -> tuple[Mo
                 platform=platform,
                 version_policy=_policy_from_proto(entry.model_version_policy),
                 version_labels=dict(entry.version_labels),
+                logging=_logging_from_proto(entry),
             )
         )
     return tuple(models)
+
+
+def _logging_from_proto(entry: Any) -> RequestLogging | None:
+    """``logging_config``, checked as TF Serving's ``LogCollector::Create`` checks the collector type."""
+    if not entry.HasField("logging_config"):
+        return None
+    config = entry.logging_config
+    collector = config.log_collector_config
+    if collector.type != FILE_LOG_COLLECTOR:
+        raise ConfigError(
+            f"Cannot find LogCollector::Factory for type: {collector.type} (tfserve-lab registers the "
+            f'"{FILE_LOG_COLLECTOR}" collector only)'
+        )
+    if not collector.filename_prefix:
+        raise ConfigError(f"Model {entry.name}: the file log collector needs a filename_prefix.")
+    rate = config.sampling_config.sampling_rate
+    if not 0 <= rate <= 1:
+        raise ConfigError(f"Model {entry.name}: sampling_rate must be between 0 and 1, got {rate}.")
+    return RequestLogging(rate, collector.filename_prefix, collector.type)
 
 
 def _policy_from_proto(policy: object) -> VersionPolicy:
@@ -306,4 +341,8 @@ def model_configs_to_text(models: Sequence[ModelConfig]) -> str:
             entry.model_version_policy.latest.num_versions = policy.num_versions
         for label, version in sorted(model.version_labels.items()):
             entry.version_labels[label] = version
+        if model.logging is not None:
+            entry.logging_config.log_collector_config.type = model.logging.collector_type
+            entry.logging_config.log_collector_config.filename_prefix = model.logging.filename_prefix
+            entry.logging_config.sampling_config.sampling_rate = model.logging.sampling_rate
     return text_format.MessageToString(message)

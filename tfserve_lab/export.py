@@ -69,8 +69,8 @@ def export_model(
         name: The model's name (for messages and the result).
         base_path: TF Serving's base_path: the folder that holds the model's numeric version folders.
         version: The version number; the next free one when None.
-        warmup: Optional sample input (array, or dict of arrays by input name) written as
-            TF Serving warmup records, replayed when the version loads.
+        warmup: Optional sample input (array, or dict of arrays by input name), or a ``Capture`` of live
+            requests, written as TF Serving warmup records, replayed when the version loads.
         progress: Called with a line of text and the fraction done as the export advances.
 
     Raises:
@@ -132,6 +132,18 @@ def _save(model: Any, path: str, tf: Any) -> None:
 
 def _write_warmup(path: str, signatures: Mapping[str, SignatureInfo], sample: Any, tf: Any) -> int:
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    captured = getattr(sample, "warmup_records", None)
+    if callable(captured):
+        # A capture of live traffic: its requests, as TF Serving's warmup records, exactly as they came.
+        records = captured()
+        if not records:
+            raise InvalidArgument("The capture holds no predict requests to warm up with.")
+        os.makedirs(os.path.join(path, "assets.extra"), exist_ok=True)
+        with tf.io.TFRecordWriter(os.path.join(path, WARMUP_FILE)) as writer:
+            for data in records:
+                writer.write(data)
+        return len(records)
 
     signature = signatures.get("serving_default")
     if signature is None:

@@ -44,6 +44,7 @@ from tfserve_lab.metrics.monitoring import MonitoringSettings, read_monitoring_c
 from tfserve_lab.metrics.stats import LiveStats
 from tfserve_lab.protocol.rest.app import InFlight, RestOptions, RestRouter, WorkbenchHooks, make_router
 from tfserve_lab.protocol.rest.http_server import RestHttpServer
+from tfserve_lab.request_logging import file_sink
 from tfserve_lab.results import AlreadyRunning, LoadFailed, PortInUse, ServerInfo, Started, StartResult
 from tfserve_lab.tls import TlsConfig, read_ssl_config, rest_ssl_context
 
@@ -311,6 +312,7 @@ class ServingSession:
             per_model_batching=options.enable_per_model_batching_parameters,
             allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
             signature_method_name_check=options.enable_signature_method_name_check,
+            log_sink_factory=file_sink,
         )
 
     async def _start_rest(self, sockets: list[socket.socket], ssl_context: ssl.SSLContext | None) -> None:

@@ -1,7 +1,7 @@
 """The tutorial notebooks, executed top to bottom on a real kernel (nbclient), with their key outputs checked.
 
-As a user runs them: all four in one folder (a copy of ``notebooks/`` made once), each of them twice,
-in two orders (01 02 03 04, then 04 03 02 01), on free ports (``%tfserve start --rest-port 0
+As a user runs them: all of them in one folder (a copy of ``notebooks/`` made once), each of them twice,
+in two orders (01 02 03 04 05, then 05 04 03 02 01), on free ports (``%tfserve start --rest-port 0
 --grpc-port 0``), on the CPU. Every run of every notebook is checked, and none may write to stderr.
 """
 
@@ -19,7 +19,13 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ("01_quickstart.ipynb", "02_versions_and_ab.ipynb", "03_batching_and_metrics.ipynb", "04_scale_out.ipynb")
+NAMES = (
+    "01_quickstart.ipynb",
+    "02_versions_and_ab.ipynb",
+    "03_batching_and_metrics.ipynb",
+    "04_scale_out.ipynb",
+    "05_capture_and_replay.ipynb",
+)
 CELL_TIMEOUT = 180  # seconds per cell; whole notebooks take seconds to tens of seconds
 
 
@@ -247,9 +253,11 @@ def test_03_batching_and_metrics(runs: dict[tuple[str, int], Executed | BaseExce
 
     tune = run.text("tune")
     assert re.search(r"Best of \d+ settings within p99 25 ms: ", tune), tune
-    written = (run.cwd / "batching.pbtxt").read_text()
+    # The file this run wrote (the folder is shared by both rounds: read what the cell printed).
+    written = run.text("tuned-bench", stream="stdout")
     assert written.startswith("max_batch_size { value: ")
-    assert written in run.text("tuned-bench")
+    assert written.strip() in tune, "the file holds the tune's best setting"
+    assert (run.cwd / "batching.pbtxt").read_text().startswith("max_batch_size { value: ")
     assert levels("tuned-bench")["C=32"][2] == 0
     assert re.search(r"capacity [\d,]+ req/s per replica -> replicas (\d+)\.\.(\d+)", run.text("k8s"))
     assert "MatMul" in run.text("profile")
@@ -291,4 +299,35 @@ def test_04_scale_out(runs: dict[tuple[str, int], Executed | BaseException], rou
     gpu = run.text("k8s-gpu-manifests")
     assert re.search(r"image: \S+-gpu", gpu), gpu
     assert "'nvidia.com/gpu': '1'" in gpu
+    assert "tfserve engine stopped." in run.text("stop")
+
+
+# -- 05 -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("round_", ROUNDS)
+def test_05_capture_and_replay(runs: dict[tuple[str, int], Executed | BaseException], round_: int) -> None:
+    run = run_of(runs, "05_capture_and_replay.ipynb", round_)
+
+    assert "client process" in run.text("client")
+    assert re.search(r"Capture of my_model: 150 requests from version\(s\) \[1\]", run.text("capture"))
+    assert "captured rows: (600, 4)" in run.text("captured-arrays")
+    exported = run.text("export-warmup")
+    assert "Exported my_model version 2" in exported
+    assert "150 warmup record(s) written." in exported
+    warmup = run.cwd / "models" / "capture" / "my_model" / "2" / "assets.extra" / "tf_serving_warmup_requests"
+    assert warmup.is_file()
+    assert re.search(r"my_model\s+2\s+AVAILABLE", run.text("both-served"))
+    compared = run.text("compare-capture")
+    assert "on captured live inputs (600 samples)" in compared
+    assert re.search(r"agreement with live\s+\S+\s+v1 100\.00% · v2 [\d.]+%", compared), compared
+    replay = re.search(r"^\s*[\d.]+/s\s+([\d.]+)\s+[\d.]+(?:\s+[\d.]+){4}\s+(\d+)", run.text("replay"), re.M)
+    assert replay, run.text("replay")
+    assert int(replay.group(2)) == 0
+    rollout = run.text("rollout")
+    assert re.search(r"my_model\s+2\s+AVAILABLE", rollout)
+    assert re.search(r"my_model\s+1\s+END", rollout)
+    assert "saved 150 requests to captures/live.tfrecord; loaded 150" in run.text("save-load")
+    assert "same inputs: True" in run.text("save-load")
     assert "tfserve engine stopped." in run.text("stop")

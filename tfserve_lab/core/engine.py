@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tfserve_lab.batching_params import check_batching_config, read_batching_parameters
-from tfserve_lab.config import BatchingConfig, ModelConfig
+from tfserve_lab.config import BatchingConfig, ModelConfig, RequestLogging
 from tfserve_lab.core.batching import Batcher
 from tfserve_lab.core.call_costs import CallCosts
 from tfserve_lab.core.dtypes import dt_for_numpy
-from tfserve_lab.core.events import EngineEvent, Observer, RequestDone
+from tfserve_lab.core.events import EngineEvent, Observer, RequestDone, RequestLogDropped
 from tfserve_lab.core.loop import loop_is_idle
 from tfserve_lab.core.registry import Registry, ServableHandle
+from tfserve_lab.core.request_log import LoggedRequest, RequestLog, Sink
 from tfserve_lab.core.router import Router
 from tfserve_lab.core.servables.base import Servable
 from tfserve_lab.core.signature_text import signature_debug_string, tensor_shape_string
@@ -96,6 +97,8 @@ class EngineOptions:
     # --enable_signature_method_name_check: off (TF Serving's default), classify and regress run on any
     # signature whose inputs and outputs fit, so native TF2 models (all "predict") can be classified.
     signature_method_name_check: bool = False
+    # Makes the sink a model's logging_config writes to (the server's PredictionLog files); None: no logging.
+    log_sink_factory: Callable[[str, RequestLogging], Sink] | None = None
 
 
 class Engine:
@@ -127,6 +130,8 @@ class Engine:
         )
         # Batching options set while serving, per model (``set_batching``); read without a lock on the loop.
         self._batching_overrides: dict[str, BatchingConfig] = {}
+        self.request_log = RequestLog(on_drop=lambda model: self._emit(RequestLogDropped(model)))
+        self._logging: dict[str, RequestLogging] = {}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -166,11 +171,29 @@ class Engine:
 
     def load(self, models: Sequence[ModelConfig]) -> None:
         """Apply a model config and block until its aspired versions loaded or failed."""
+        self._apply_logging(models)
         self.registry.set_models(models)
         self.watcher.poll_once()
         for model in models:
             if model.version_labels:
                 self.registry.set_labels(model.name, model.version_labels)
+
+    def _apply_logging(self, models: Sequence[ModelConfig]) -> None:
+        """Start, change or stop each model's request logging as its ``logging_config`` says (config reloads too)."""
+        wanted = {m.name: m.logging for m in models if m.logging is not None}
+        for name in set(self._logging) | set(wanted):
+            config = wanted.get(name)
+            if config == self._logging.get(name):
+                continue
+            factory = self.options.log_sink_factory
+            sink = factory(name, config) if config is not None and factory is not None else None
+            old = self.request_log.configure(name, config.sampling_rate if config is not None else 0.0, sink)
+            if old is not None:
+                old.close()
+            if config is None:
+                self._logging.pop(name, None)
+            else:
+                self._logging[name] = config
 
     def start_polling(self) -> None:
         """Watch the repositories for new and removed versions in the background."""
@@ -180,6 +203,7 @@ class Engine:
         """Unload everything (after requests in flight) and stop the threads."""
         if self._batcher is not None:
             self._batcher.close()
+        self.request_log.close()
         self.watcher.stop(unload=True)
         self._executor.shutdown(wait=True)
         for executor in self._extra_executors:
@@ -233,6 +257,20 @@ class Engine:
             exc.recorded = True
             raise
         self._done(handle, key, "predict", context, ErrorCode.OK, _batch_size(inputs), runtime)
+        if self.request_log.active:
+            self.request_log.offer(
+                handle.model,
+                lambda rate: LoggedRequest(
+                    handle.model,
+                    handle.version,
+                    key,
+                    "predict",
+                    dict(inputs),
+                    outputs,
+                    sampling_rate=rate,
+                    output_filter=tuple(output_filter),
+                ),
+            )
         candidate = self.router.shadow(handle.model)
         if candidate is not None and candidate != handle.version and not output_filter:
             self._start_shadow(handle, candidate, key, inputs, outputs, runtime)
@@ -279,6 +317,7 @@ class Engine:
         examples: Sequence[bytes],
         *,
         context: RequestContext | None = None,
+        log: bool = True,
     ) -> ClassifyResult:
         """Run a classification signature on serialized tf.Examples."""
         key = signature_name or DEFAULT_SIGNATURE
@@ -293,7 +332,12 @@ class Engine:
             exc.recorded = True
             raise
         self._done(handle, key, "classify", context, ErrorCode.OK, len(examples), runtime)
-        return ClassifyResult(handle.model, handle.version, key, classes, scores)
+        result = ClassifyResult(handle.model, handle.version, key, classes, scores)
+        if log and self.request_log.active:
+            self.request_log.offer(
+                handle.model, lambda rate: _examples_record(handle, key, "classify", examples, result, rate)
+            )
+        return result
 
     async def regress(
         self,
@@ -302,6 +346,7 @@ class Engine:
         examples: Sequence[bytes],
         *,
         context: RequestContext | None = None,
+        log: bool = True,
     ) -> RegressResult:
         """Run a regression signature on serialized tf.Examples."""
         key = signature_name or DEFAULT_SIGNATURE
@@ -316,7 +361,12 @@ class Engine:
             exc.recorded = True
             raise
         self._done(handle, key, "regress", context, ErrorCode.OK, len(examples), runtime)
-        return RegressResult(handle.model, handle.version, key, values)
+        result = RegressResult(handle.model, handle.version, key, values)
+        if log and self.request_log.active:
+            self.request_log.offer(
+                handle.model, lambda rate: _examples_record(handle, key, "regress", examples, result, rate)
+            )
+        return result
 
     def classification_signature(self, handle: ServableHandle, key: str) -> SignatureInfo:
         """The signature a classify call runs, checked as TF Serving's ``PreProcessClassification`` does."""
@@ -490,6 +540,14 @@ def _batch_size(inputs: Mapping[str, np.ndarray]) -> int:
     for array in inputs.values():
         return int(array.shape[0]) if array.ndim else 1
     return 0
+
+
+def _examples_record(
+    handle: ServableHandle, signature: str, method: str, examples: Sequence[bytes], result: object, rate: float
+) -> LoggedRequest:
+    return LoggedRequest(
+        handle.model, handle.version, signature, method, {"examples": list(examples)}, result, sampling_rate=rate
+    )
 
 
 def _examples_tensor(examples: Sequence[bytes]) -> np.ndarray:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from tfserve_lab.core.types import VersionState
 from tfserve_lab.errors import ErrorCode
 
-__all__ = ["BatchRun", "EngineEvent", "Observer", "RequestDone", "VersionChanged"]
+__all__ = ["BatchRun", "EngineEvent", "LoadProgress", "Observer", "RequestDone", "RequestLogDropped", "VersionChanged"]
 
 
 @dataclass(slots=True)  # not frozen: one per request, and a frozen init costs three times as much; read-only
@@ -62,5 +62,12 @@ class LoadProgress:
     total: int
 
 
-EngineEvent = RequestDone | BatchRun | VersionChanged | LoadProgress
+@dataclass(frozen=True)
+class RequestLogDropped:
+    """A sampled request of ``model`` was not logged: its sink's queue was full."""
+
+    model: str
+
+
+EngineEvent = RequestDone | BatchRun | VersionChanged | LoadProgress | RequestLogDropped
 Observer = Callable[[EngineEvent], None]

@@ -61,11 +61,16 @@ def _values(dtype: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.
     return rng.random(shape).astype(target)
 
 
-def rest_payload(host: str, port: int, path: str, inputs: Mapping[str, np.ndarray], auth_token: str = "") -> bytes:
+def rest_payload(
+    host: str, port: int, path: str, inputs: Mapping[str, np.ndarray], auth_token: str = "", signature: str = ""
+) -> bytes:
     """The whole HTTP/1.1 request: TF Serving's columnar body ``{"inputs": {...}}`` for ``path``."""
     import orjson
 
-    body = orjson.dumps({"inputs": dict(inputs)}, option=orjson.OPT_SERIALIZE_NUMPY)
+    document: dict[str, object] = {"inputs": dict(inputs)}
+    if signature and signature != "serving_default":
+        document = {"signature_name": signature, **document}
+    body = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
     auth = f"Authorization: Bearer {auth_token}\r\n" if auth_token else ""
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{auth}"

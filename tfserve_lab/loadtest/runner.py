@@ -46,6 +46,8 @@ class Load:
     payload: bytes
     rows: int
     auth_token: str = ""
+    # A replay: more requests, sent in turn after ``payload``.
+    more_payloads: tuple[bytes, ...] = ()
 
 
 class _Worker:
@@ -157,8 +159,11 @@ def running_load(
     with tempfile.TemporaryDirectory(prefix="tfserve-bench-") as tmp:
         work = Path(tmp)
         payload_file = work / "payload.bin"
-        payload_file.write_bytes(load.payload)
-        common = Job(load.protocol, load.host, load.port, str(payload_file), auth_token=load.auth_token)
+        payload_file.write_bytes(load.payload + b"".join(load.more_payloads))
+        sizes = (len(load.payload), *(len(p) for p in load.more_payloads)) if load.more_payloads else ()
+        common = Job(
+            load.protocol, load.host, load.port, str(payload_file), auth_token=load.auth_token, payload_sizes=sizes
+        )
         if concurrency is not None:
             jobs = [replace(common, clients=concurrency // count + (i < concurrency % count)) for i in range(count)]
         else:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import array
 import asyncio
 import base64
+import itertools
 import json
 import sys
 import time
@@ -45,6 +46,25 @@ class Job:
     rate: float = 0.0  # open loop: requests per second, on a fixed schedule
     timeout_s: float = 60.0
     auth_token: str = ""
+    # Several requests back to back in the payload file (a replay): their sizes, sent in turn.
+    payload_sizes: tuple[int, ...] = ()
+
+
+class _Payloads:
+    """The request to send next: the one payload, or a replay's requests in turn."""
+
+    def __init__(self, data: bytes, sizes: tuple[int, ...]) -> None:
+        if not sizes:
+            self._items = [data]
+        else:
+            offsets = [0, *itertools.accumulate(sizes)]
+            self._items = [data[a:b] for a, b in itertools.pairwise(offsets)]
+        self._next = 0
+
+    def take(self) -> bytes:
+        item = self._items[self._next]
+        self._next = (self._next + 1) % len(self._items)
+        return item
 
 
 class _Records:
@@ -88,13 +108,13 @@ async def _rest_call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     return "" if status == 200 else f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}"
 
 
-async def _closed_rest(job: Job, payload: bytes, records: _Records, stop: asyncio.Event) -> None:
+async def _closed_rest(job: Job, payloads: _Payloads, records: _Records, stop: asyncio.Event) -> None:
     reader, writer = await asyncio.open_connection(job.host, job.port)
     try:
         while not stop.is_set():
             started = time.perf_counter()
             try:
-                error = await asyncio.wait_for(_rest_call(reader, writer, payload), job.timeout_s)
+                error = await asyncio.wait_for(_rest_call(reader, writer, payloads.take()), job.timeout_s)
             except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
                 records.add(started, f"{type(exc).__name__}: {exc}")
                 writer.close()
@@ -122,15 +142,15 @@ def _grpc_caller(job: Job) -> Any:
     return channel, send
 
 
-async def _closed_grpc(job: Job, payload: bytes, records: _Records, stop: asyncio.Event) -> None:
+async def _closed_grpc(job: Job, payloads: _Payloads, records: _Records, stop: asyncio.Event) -> None:
     channel, send = _grpc_caller(job)
     async with channel:
         while not stop.is_set():
             started = time.perf_counter()
-            records.add(started, await send(payload))
+            records.add(started, await send(payloads.take()))
 
 
-async def _open_loop(job: Job, payload: bytes, records: _Records, stop: asyncio.Event) -> None:
+async def _open_loop(job: Job, payloads: _Payloads, records: _Records, stop: asyncio.Event) -> None:
     """Send at ``job.rate`` on a fixed schedule; a request's latency counts from its scheduled time."""
     loop = asyncio.get_running_loop()
     in_flight: set[asyncio.Task[None]] = set()
@@ -139,7 +159,7 @@ async def _open_loop(job: Job, payload: bytes, records: _Records, stop: asyncio.
         channel, send = _grpc_caller(job)
 
         async def one(scheduled: float) -> None:
-            records.add(scheduled, await send(payload))
+            records.add(scheduled, await send(payloads.take()))
 
     else:
         channel = None
@@ -160,7 +180,7 @@ async def _open_loop(job: Job, payload: bytes, records: _Records, stop: asyncio.
             try:
                 if connection is None:
                     connection = await asyncio.open_connection(job.host, job.port)
-                error = await asyncio.wait_for(_rest_call(*connection, payload), job.timeout_s)
+                error = await asyncio.wait_for(_rest_call(*connection, payloads.take()), job.timeout_s)
             except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
                 records.add(scheduled, f"{type(exc).__name__}: {exc}")
                 if connection is not None:
@@ -200,14 +220,15 @@ async def _open_loop(job: Job, payload: bytes, records: _Records, stop: asyncio.
             await channel.close()
 
 
-async def _run(job: Job, payload: bytes) -> None:
+async def _run(job: Job, data: bytes) -> None:
     records = _Records()
     stop = asyncio.Event()
+    payloads = _Payloads(data, tuple(job.payload_sizes))
     if job.rate > 0:
-        clients = [_open_loop(job, payload, records, stop)]
+        clients = [_open_loop(job, payloads, records, stop)]
     else:
         client = _closed_rest if job.protocol == "rest" else _closed_grpc
-        clients = [client(job, payload, records, stop) for _ in range(job.clients)]
+        clients = [client(job, payloads, records, stop) for _ in range(job.clients)]
     running = asyncio.gather(*clients, return_exceptions=True)
     loop = asyncio.get_running_loop()
     print(json.dumps({"ready": True}), flush=True)

@@ -9,11 +9,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric, UnknownMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    UnknownMetricFamily,
+)
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from tfserve_lab.core.events import BatchRun, EngineEvent, RequestDone, VersionChanged
+from tfserve_lab.core.events import BatchRun, EngineEvent, RequestDone, RequestLogDropped, VersionChanged
 from tfserve_lab.core.types import VersionState
 from tfserve_lab.errors import ErrorCode
 
@@ -178,6 +184,7 @@ class EngineMetrics:
         self._batch_sizes: dict[tuple[str, ...], _Hist] = {}
         self._load_seconds: dict[tuple[str, ...], float] = {}
         self._states: dict[tuple[str, int], VersionState] = {}
+        self._log_dropped: dict[str, int] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_TutorialCollector(self._tutorial_families))
 
@@ -195,6 +202,9 @@ class EngineMetrics:
             self._on_batch(event)
         elif isinstance(event, VersionChanged):
             self._on_version(event)
+        elif isinstance(event, RequestLogDropped):
+            with self._lock:
+                self._log_dropped[event.model] = self._log_dropped.get(event.model, 0) + 1
 
     def _on_request(self, event: RequestDone) -> None:
         key = (event.model, event.version, event.signature, event.method, event.protocol, event.code)
@@ -305,6 +315,7 @@ class EngineMetrics:
             latency = {key: hist.copy() for key, hist in self._latency.items()}
             batch_sizes = {key: hist.copy() for key, hist in self._batch_sizes.items()}
             load_seconds = dict(self._load_seconds)
+            log_dropped = dict(self._log_dropped)
         # prometheus-client writes a counter `x` as `x_total`, yet the tutorial queries
         # rate(tensorflow_serving_request_count[1m]): an untyped family keeps the literal sample name
         # (rate() works on it) without claiming a gauge's meaning for a value that only grows.
@@ -328,7 +339,15 @@ class EngineMetrics:
         )
         for key in sorted(load_seconds):
             load.add_metric(key, load_seconds[key])
+        dropped = CounterMetricFamily(
+            "tfserve_lab_request_log_dropped",
+            "Sampled requests not logged because the log's queue was full (tfserve-lab).",
+            labels=("model",),
+        )
+        for model in sorted(log_dropped):
+            dropped.add_metric((model,), log_dropped[model])
         families.append(load)
+        families.append(dropped)
         return families
 
 

@@ -7,7 +7,7 @@ import html
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -68,6 +68,8 @@ class CompareReport:
     source: str = "data"
     predictions_a: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     predictions_b: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    # Per output, each version's agreement with the answers the live server gave (a capture's outputs).
+    live_agreement: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def latency(self, which: str, q: float) -> float | None:
         """The ``q``-th percentile (0-100) of version ``which`` ("a" or "b")'s latencies, in ms."""
@@ -93,6 +95,10 @@ class CompareReport:
                 )
             if out.mse_a is not None:
                 rows.append(("MSE", out.name, f"v{self.version_a} {out.mse_a:.6g} · v{self.version_b} {out.mse_b:.6g}"))
+        for output, (agree_a, agree_b) in sorted(self.live_agreement.items()):
+            rows.append(
+                ("agreement with live", output, f"v{self.version_a} {agree_a:.2%} · v{self.version_b} {agree_b:.2%}")
+            )
         for which, version in (("a", self.version_a), ("b", self.version_b)):
             p50, p95 = self.latency(which, 50), self.latency(which, 95)
             text = "-" if p50 is None or p95 is None else f"p50 {p50:.2f} ms · p95 {p95:.2f} ms"
@@ -102,7 +108,9 @@ class CompareReport:
     @property
     def title(self) -> str:
         """One line naming the model, the versions and the sample count."""
-        where = "recorded shadow traffic" if self.source == "shadow" else "the same inputs"
+        where = {"shadow": "recorded shadow traffic", "capture": "captured live inputs"}.get(
+            self.source, "the same inputs"
+        )
         return f"{self.model}: v{self.version_a} vs v{self.version_b} on {where} ({self.samples} samples)"
 
     def figure(self) -> Figure:
@@ -208,6 +216,7 @@ def compare(
     *,
     batch_size: int = 256,
     repeats: int = 1,
+    live: Mapping[str, np.ndarray] | None = None,
 ) -> CompareReport:
     """Run versions ``a`` and ``b`` of ``name`` on the same inputs through the engine and compare them.
 
@@ -222,6 +231,8 @@ def compare(
         labels: True classes or targets: an array for a one-output model, or a dict by output name.
         batch_size: Rows per engine call.
         repeats: Calls per batch and version; more give more latency samples (answers come from the first).
+        live: What the live server answered to these inputs (a capture's outputs), by output name: the
+            report adds each version's agreement with it.
 
     Raises:
         TfServeError: When the model or a version is not served, or the inputs do not fit the signature.
@@ -251,9 +262,16 @@ def compare(
                 if repeat == 0:
                     outputs[version].append(_as_dict(name, version, result))
     pred_a, pred_b = _concat(outputs[version_a]), _concat(outputs[version_b])
-    return _report(
+    report = _report(
         name, version_a, version_b, n, pred_a, pred_b, labels, latency[version_a], latency[version_b], "data"
     )
+    if live is None:
+        return report
+    agreement = {
+        key: (output_stats(key, pred_a[key], live[key]).agreement, output_stats(key, pred_b[key], live[key]).agreement)
+        for key in sorted(set(pred_a) & set(live))
+    }
+    return replace(report, source="capture", live_agreement=agreement)
 
 
 def compare_shadow(name: str) -> CompareReport:

@@ -193,6 +193,9 @@ def _build_parser() -> _Parser:
     compare.add_argument("--batch-size", type=int, default=256)
     compare.add_argument("--repeats", type=int, default=1, help="calls per batch and version (latency samples)")
     compare.add_argument("--shadow", action="store_true", help="report over the recorded shadow traffic")
+    compare.add_argument(
+        "--capture", metavar="CAPTURE_VAR", help="both versions on a capture's inputs, against its live answers"
+    )
 
     bench = commands.add_parser("bench", help="load-test a served model from processes of their own")
     bench.add_argument("name", metavar="NAME")
@@ -202,6 +205,13 @@ def _build_parser() -> _Parser:
     bench.add_argument("--seconds", type=float, default=5.0, help="length of a measured window")
     bench.add_argument("--warmup", type=float, default=1.0, help="seconds of load before a level's first window")
     bench.add_argument("--version", type=int, help="pin a version")
+    bench.add_argument("--replay", metavar="CAPTURE_VAR", help="send a capture's requests, at their rate or --rate")
+
+    capture = commands.add_parser("capture", help="collect a served model's live requests and answers")
+    capture.add_argument("name", metavar="NAME")
+    capture.add_argument("--seconds", type=float, default=30.0, help="how long to listen")
+    capture.add_argument("--count", type=int, help="stop after this many requests")
+    capture.add_argument("--rate", type=float, default=1.0, help="fraction of requests kept")
 
     batching = commands.add_parser("batching", help="show or change a model's batching parameters while it serves")
     batching.add_argument("name", metavar="NAME")
@@ -432,6 +442,12 @@ class TfServeMagics(Magics):
             if args.a is not None or args.data is not None or args.targets is not None:
                 raise UsageError("--shadow compares the recorded live traffic: give only NAME")
             return compare_shadow(args.name)
+        if args.capture is not None:
+            if args.name is None or args.a is None or args.b is None or args.data is not None:
+                raise UsageError("give two versions and the capture: compare NAME A B --capture VAR")
+            captured = self._variable(args.capture)
+            a, b = (int(v) if v.isdigit() else v for v in (args.a, args.b))
+            return compare(args.name, a, b, captured.inputs, batch_size=args.batch_size, live=captured.outputs)
         if args.a is None and args.b is None and args.data is None:
             from tfserve_lab.notebook.compare_widget import CompareWidget
 
@@ -454,7 +470,9 @@ class TfServeMagics(Magics):
 
     def _cmd_bench(self, args: argparse.Namespace) -> Any:
         data = self._variable(args.data) if args.data else None
-        concurrency = args.concurrency if args.concurrency is not None else (() if args.rate else (1, 8, 32))
+        replay = self._variable(args.replay) if args.replay else None
+        default = () if args.rate or replay is not None else (1, 8, 32)
+        concurrency = args.concurrency if args.concurrency is not None else default
         with progress_display(f"bench {args.name}") as progress:
             return api.bench(
                 args.name,
@@ -467,7 +485,12 @@ class TfServeMagics(Magics):
                 data=data,
                 version=args.version,
                 progress=lambda text: progress(text, None),
+                replay=replay,
             )
+
+    def _cmd_capture(self, args: argparse.Namespace) -> Any:
+        with progress_display(f"capture {args.name}") as progress:
+            return api.capture(args.name, seconds=args.seconds, count=args.count, rate=args.rate, progress=progress)
 
     def _cmd_batching(self, args: argparse.Namespace) -> Any:
         fields = {

@@ -29,12 +29,13 @@ from tensorflow_serving.apis import (
 from tfserve_lab.config import ModelConfig, models_from_proto
 from tfserve_lab.core.dtypes import DT_NAME, DT_NUMBER, NUMPY_BY_DT
 from tfserve_lab.core.engine import CLASSIFY_METHOD, REGRESS_METHOD, Engine
+from tfserve_lab.core.request_log import LoggedRequest
 from tfserve_lab.core.types import DEFAULT_SIGNATURE, ModelSpec, RequestContext
 from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
 from tfserve_lab.protocol.grpc.codec import fill_tensor_proto, tensor_proto_to_ndarray
 from tfserve_lab.protocol.grpc.metadata import signature_def_map
 
-__all__ = ["GRPC_STATUS", "ModelServicer", "PredictionServicer"]
+__all__ = ["GRPC_STATUS", "ModelServicer", "PredictionServicer", "fill_classifications"]
 
 GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {code: grpc.StatusCode[code.name] for code in ErrorCode}
 DT_STRING = DT_NUMBER["DT_STRING"]
@@ -138,7 +139,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             await self._fail(context, request.model_spec, "classify", ctx, exc)
         response = classification_pb2.ClassificationResponse()
         _fill_spec(response.model_spec, result.model_name, result.version, result.signature_name)
-        _fill_classifications(response.result, result.classes, result.scores)
+        fill_classifications(response.result, result.classes, result.scores)
         return response
 
     async def Regress(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -167,16 +168,33 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             with self.engine.acquire(spec, ctx.headers) as handle:
                 # Every task is checked before any runs, as TF Serving's MultiInference does.
                 signatures = _task_signatures(self.engine, handle, tasks)
+                answers: list[tuple[str, str, Any]] = []
                 for task, signature in zip(tasks, signatures, strict=True):
                     result = response.results.add()
                     if task.method_name == CLASSIFY_METHOD:
-                        done = await self.engine.classify(handle, signature, examples, context=ctx)
-                        _fill_classifications(result.classification_result, done.classes, done.scores)
+                        done = await self.engine.classify(handle, signature, examples, context=ctx, log=False)
+                        fill_classifications(result.classification_result, done.classes, done.scores)
+                        answers.append(("classify", signature, done))
                     else:
-                        regression = await self.engine.regress(handle, signature, examples, context=ctx)
+                        regression = await self.engine.regress(handle, signature, examples, context=ctx, log=False)
                         for value in regression.values.tolist():
                             result.regression_result.regressions.add(value=value)
+                        answers.append(("regress", signature, regression))
                     _fill_spec(result.model_spec, handle.model, handle.version, signature)
+                if self.engine.request_log.active:
+                    # One multi_inference_log record for the request, as TF Serving logs it.
+                    self.engine.request_log.offer(
+                        handle.model,
+                        lambda rate: LoggedRequest(
+                            handle.model,
+                            handle.version,
+                            signatures[0],
+                            "multi_inference",
+                            {"examples": list(examples)},
+                            answers,
+                            sampling_rate=rate,
+                        ),
+                    )
         except TfServeError as exc:
             await _abort(context, exc)
         return response
@@ -252,7 +270,8 @@ def _task_signatures(engine: Engine, handle: Any, tasks: Sequence[Any]) -> list[
     return names
 
 
-def _fill_classifications(result: Any, classes: Any, scores: Any) -> None:
+def fill_classifications(result: Any, classes: Any, scores: Any) -> None:
+    """A ClassificationResult from [batch, classes] labels and scores (either may be None), as TF Serving fills it."""
     rows = (classes if classes is not None else scores).shape[0]
     width = (classes if classes is not None else scores).shape[1]
     for row in range(rows):

@@ -279,7 +279,14 @@ def deploy(
     session = current()
     existing = next((m for m in session.engine.models() if m.name == name), None)
     labels = dict(existing.version_labels) if existing is not None else {}
-    config = ModelConfig(name, path, version_policy=parsed, version_labels=labels)
+    # A model deployed again keeps its labels and its request logging.
+    config = ModelConfig(
+        name,
+        path,
+        version_policy=parsed,
+        version_labels=labels,
+        logging=existing.logging if existing is not None else None,
+    )
     aspired = sorted(aspired_versions(list_versions(path), parsed))
     warning = "" if aspired else _no_versions_warning(name, path)
 

@@ -137,6 +137,8 @@ def test_a_log_the_engine_wrote_loads_as_a_capture(served: Path) -> None:
     session = api.current()
     models = [m for m in session.engine.models() if m.name == "m"]
     session.reload([ModelConfig("m", models[0].base_path, logging=RequestLogging(1.0, str(prefix)))])
+    api.deploy("m", models[0].base_path, policy=models[0].version_policy)  # deployed again: still logged
+    assert "m" in session.engine.request_log.configured()
     url = f"{session.info.rest_url}/v1/models/m:predict"
     for i in range(7):
         assert requests.post(url, json={"instances": [[float(i)] * 4]}, timeout=10).ok

@@ -57,7 +57,7 @@ def serve(argv: Sequence[str]) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    session = ServingSession(options)
+    session = ServingSession(options, freeze_heap=True)  # this process is the server: its heap is the models'
     result = session.start()
     if isinstance(result, PortInUse):
         print(f"tfserve-lab: {result.message}", file=sys.stderr)

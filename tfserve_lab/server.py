@@ -33,6 +33,7 @@ from tfserve_lab.config import (
     read_session_config,
 )
 from tfserve_lab.core.engine import Engine, EngineOptions
+from tfserve_lab.core.heap import HeapFreezer
 from tfserve_lab.core.loop import EngineLoop
 from tfserve_lab.core.repository import version_path
 from tfserve_lab.core.servables.base import Servable
@@ -196,9 +197,18 @@ class ServingSession:
     """One engine with its REST and gRPC servers, on its own loop thread."""
 
     def __init__(
-        self, options: ServerOptions, *, loader: Callable[[str], Servable] | None = None, discovery: bool = False
+        self,
+        options: ServerOptions,
+        *,
+        loader: Callable[[str], Servable] | None = None,
+        discovery: bool = False,
+        freeze_heap: bool = False,
     ) -> None:
+        """``freeze_heap``: keep the collector's full passes off the requests (a server process only, see
+        ``core.heap``); ``discovery``: write the file the Jupyter server extension lists."""
         self.options = options
+        self._freeze_heap = freeze_heap
+        self._heap: HeapFreezer | None = None
         self._discovery = discovery
         self._info_file: Path | None = None
         self._loader = loader
@@ -259,12 +269,18 @@ class ServingSession:
             self.stats = LiveStats()
             engine.add_observer(self.metrics.observe)
             engine.add_observer(self.stats.observe)
+            if self._freeze_heap:
+                self._heap = HeapFreezer()
+                engine.add_observer(self._heap.observe)
             try:
                 engine.load(models)
             except TfServeError as exc:
                 for sock in rest_sockets:
                     sock.close()
                 engine.stop()
+                if self._heap is not None:
+                    self._heap.close()
+                    self._heap = None
                 return LoadFailed("", exc.message)
             self._stopping.clear()
             self.engine = engine
@@ -290,6 +306,8 @@ class ServingSession:
                 rest_port = rest_sockets[0].getsockname()[1]
                 self._loop.run_sync(self._start_rest(rest_sockets, ssl_context))
                 log.info("Exporting HTTP/REST API at:%s:%d ...", options.host, rest_port)
+            if self._heap is not None:
+                self._heap.freeze()
             engine.start_polling()
             self._start_config_poller()
             metrics_path = self.monitoring.path if self.monitoring.enable and rest_port else ""
@@ -485,6 +503,9 @@ class ServingSession:
         if self.engine is not None:
             self.engine.stop()
         self.engine = None
+        if self._heap is not None:
+            self._heap.close()
+            self._heap = None
 
     async def _drain(self, grace: float) -> None:
         """Stop accepting (both ports refuse new connections and calls at once), let requests in flight

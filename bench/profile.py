@@ -16,12 +16,35 @@ _FRAME = re.compile(r"^(?P<name>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 _DIGITS = re.compile(r"\d+")
 # Where the time goes, by the files a stack passes through (a sample counts in every bucket it touches).
 BUCKETS: dict[str, tuple[str, ...]] = {
-    "TensorFlow call (tensorflow/, servable.run)": ("tensorflow/python", "servables/tensorflow.py"),
-    "batching (batching.py, batch_merge.py)": ("core/batching.py", "core/batch_merge.py"),
-    "engine.py": ("core/engine.py",),
-    "REST JSON decode (jsonparse.py, codec.py)": ("rest/jsonparse.py", "rest/codec.py"),
-    "REST JSON encode (jsonwrite.py)": ("rest/jsonwrite.py",),
-    "REST handlers.py": ("rest/handlers.py",),
+    "TensorFlow call (tensorflow/, servable.run)": (
+        "tensorflow/python",
+        "servables/saved_model.py",
+        "servables/tf_runners.py",
+        "servables/checks.py",
+    ),
+    "batching (batching.py, batch_queue.py, batch_merge.py)": (
+        "core/batching.py",
+        "core/batch_queue.py",
+        "core/batch_merge.py",
+    ),
+    "engine (engine.py, model_calls.py, placement.py, examples.py)": (
+        "core/engine.py",
+        "core/model_calls.py",
+        "core/placement.py",
+        "core/examples.py",
+    ),
+    "REST JSON decode (jsonparse.py, codec.py, numeric_json.py, ...)": (
+        "rest/jsonparse.py",
+        "rest/rapidjson_reader.py",
+        "rest/codec.py",
+        "rest/numeric_json.py",
+        "rest/vectorized.py",
+    ),
+    "REST JSON encode (jsonwrite.py, jsontext.py)": ("rest/jsonwrite.py", "rest/jsontext.py"),
+    "REST handlers (tf_serving_handlers.py, inference_http.py)": (
+        "rest/tf_serving_handlers.py",
+        "rest/inference_http.py",
+    ),
     "tornado": ("tornado/",),
     "gRPC codec (grpc/codec.py)": ("protocol/grpc/codec.py",),
     "gRPC servicers.py": ("protocol/grpc/servicers.py",),

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tfserve_lab.core.repository import list_versions
-from tfserve_lab.core.servables.tensorflow import quiet_tensorflow_logs
+from tfserve_lab.core.servables.tf_setup import quiet_tensorflow_logs
 from tfserve_lab.core.types import SignatureInfo
 from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
 

@@ -13,7 +13,7 @@ import requests
 from tfserve_lab import api
 from tfserve_lab.capture import Capture
 from tfserve_lab.config import ModelConfig, RequestLogging
-from tfserve_lab.core.servables.tensorflow import LoadOptions, load_version
+from tfserve_lab.core.servables.loader import LoadOptions, load_version
 from tfserve_lab.results import Started
 
 

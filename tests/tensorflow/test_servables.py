@@ -15,16 +15,10 @@ import tensorflow as tf
 from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_log_pb2
 
 from tfserve_lab.config import read_session_config
-from tfserve_lab.core.servables.tensorflow import (
-    LoadOptions,
-    SavedModelServable,
-    SessionOptions,
-    coerce,
-    configure_tensorflow,
-    load_saved_model,
-    load_version,
-    session_config_proto,
-)
+from tfserve_lab.core.servables.checks import coerce
+from tfserve_lab.core.servables.loader import LoadOptions, load_version
+from tfserve_lab.core.servables.saved_model import SavedModelServable, load_saved_model
+from tfserve_lab.core.servables.tf_setup import SessionOptions, configure_tensorflow, session_config_proto
 from tfserve_lab.core.servables.tflite import TfLiteServable, load_tflite_model
 from tfserve_lab.core.types import SignatureInfo
 from tfserve_lab.errors import ErrorCode, TfServeError

@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tfserve_lab.core.events import BatchRun, RequestDone, VersionChanged
 from tfserve_lab.core.types import VersionState
 from tfserve_lab.errors import ErrorCode
-from tfserve_lab.metrics.collectors import EngineMetrics, exponential_buckets
+from tfserve_lab.metrics.engine_metrics import EngineMetrics
+from tfserve_lab.metrics.histograms import exponential_buckets
 
 # TF Serving's Exponential(10, 1.8, 33) limits as its exporter prints them (research notes, metrics.md).
 # fmt: off

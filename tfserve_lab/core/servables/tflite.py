@@ -14,18 +14,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from tfserve_lab.core.dtypes import dt_for_numpy
-from tfserve_lab.core.servables.tensorflow import (
-    bind_inputs,
-    find_signature,
-    run_warmup,
-    select_outputs,
-    tensor_info_from_proto,
-    tf_error,
-)
+from tfserve_lab.core.servables.checks import bind_inputs, find_signature, select_outputs
+from tfserve_lab.core.servables.saved_model_reader import tensor_info_from_proto
+from tfserve_lab.core.servables.tf_errors import tf_error
+from tfserve_lab.core.servables.tf_setup import import_tensorflow
+from tfserve_lab.core.servables.warmup import run_warmup
 from tfserve_lab.core.types import DEFAULT_SIGNATURE, Dim, SignatureInfo, TensorInfo
 from tfserve_lab.errors import ErrorCode, FailedPrecondition, InvalidArgument, TfServeError
 
-__all__ = ["TfLiteServable", "load_tflite_model"]
+__all__ = ["TFLITE_FILE", "TfLiteServable", "load_tflite_model"]
 
 TFLITE_FILE = "model.tflite"
 SIGNATURE_DEFS_METADATA = b"signature_defs_metadata"  # tflite::kSignatureDefsMetadataName
@@ -34,12 +31,6 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 _TFLITE_NUMPY: dict[int, Any] = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 5: object, 6: np.bool_, 7: np.int16, 8: np.complex64, 9: np.int8, 10: np.float64}  # fmt: skip
 
 Bindings = tuple[dict[str, int], dict[str, int]]  # input and output alias -> tensor index
-
-
-def _tf() -> Any:
-    import tensorflow as tf  # lazy, as in tensorflow.py
-
-    return tf
 
 
 class _Slot(Protocol):
@@ -95,7 +86,7 @@ class _ParseExampleSlot:
         self._shapes = [[int(d) for d in _signature_shape(graph.Tensors(i))[1:]] for i in self._outputs]
 
     def run(self, feeds: Sequence[tuple[int, np.ndarray]], fetches: Sequence[int]) -> list[Any]:
-        tf = _tf()
+        tf = import_tensorflow()
         serialized = dict(feeds)[self._serialized]
         result = tf.raw_ops.ParseExampleV2(
             serialized=serialized,
@@ -178,7 +169,7 @@ class TfLiteServable:
         pool = self._pool
         if pool is None:
             raise FailedPrecondition(f"The TF Lite model at {self.path} was unloaded.")
-        tf = _tf()
+        tf = import_tensorflow()
         try:
             with pool.slot() as slot:
                 values = slot.run([(input_index[a], v) for a, v in bound.items()], [output_index[a] for a in outputs])
@@ -261,7 +252,7 @@ def _new_interpreter(data: bytes) -> Any:
         warnings.filterwarnings(
             "ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated", category=UserWarning
         )
-        return _tf().lite.Interpreter(model_content=data)
+        return import_tensorflow().lite.Interpreter(model_content=data)
 
 
 def _details_info(details: Mapping[str, Any]) -> TensorInfo:

@@ -11,6 +11,7 @@ import numpy as np
 
 from tfserve_lab.core.progress import report
 from tfserve_lab.core.servables.base import Servable
+from tfserve_lab.core.servables.tf_errors import tf_error
 from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
 
 __all__ = ["MAX_WARMUP_RECORDS", "WARMUP_FILE", "run_warmup"]
@@ -42,8 +43,6 @@ def run_warmup(servable: Servable, path: str, num_request_iterations: int = 0) -
     import tensorflow as tf
     from google.protobuf import message
     from tensorflow_serving.apis import prediction_log_pb2
-
-    from tfserve_lab.core.servables.tensorflow import tf_error  # the TF error mapping lives with the runners
 
     iterations = num_request_iterations if num_request_iterations > 0 else 1
     started = time.monotonic()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,15 +12,15 @@ from tornado.log import access_log
 
 from tfserve_lab.core.engine import Engine
 from tfserve_lab.protocol.auth import bearer_token_matches
-from tfserve_lab.protocol.rest.handlers import (
-    InFlight,
+from tfserve_lab.protocol.rest.in_flight import InFlight
+from tfserve_lab.protocol.rest.inference_http import InferenceEndpoint, RestRouter
+from tfserve_lab.protocol.rest.options import RestOptions
+from tfserve_lab.protocol.rest.tf_serving_handlers import (
     MetricsHandler,
     ModelsHandler,
     NotFoundHandler,
-    RestOptions,
     UnauthenticatedHandler,
 )
-from tfserve_lab.protocol.rest.inference_http import InferenceEndpoint, RestRouter
 from tfserve_lab.protocol.rest.workbench import StatsHandler, SummaryHandler, UnloadHandler, engine_summary
 
 __all__ = ["InFlight", "RestOptions", "RestRouter", "WorkbenchHooks", "make_router"]
@@ -32,7 +32,7 @@ class WorkbenchHooks:
 
     metrics: Callable[[], bytes] | None = None
     metrics_path: str = "/monitoring/prometheus/metrics"
-    stats: Callable[[], dict[str, Any]] | None = None
+    stats: Callable[[], Mapping[str, Any]] | None = None
     unload: Callable[[str, int], None] | None = None
     splits: Callable[[str], dict[int, int]] | None = None
 

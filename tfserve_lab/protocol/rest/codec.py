@@ -1,13 +1,16 @@
 """TF Serving's REST JSON <-> numpy (``util/json_tensor.cc``): the one module the REST handlers call.
 
 Decoding a predict body lives here and mirrors ``FillPredictRequestFromJson``
-rule for rule and message for message: a vectorized path takes rectangular
-lists of plain numbers straight to numpy, and anything else (strings, b64,
-mixed or malformed values) takes the rule-by-rule path, which also finds the
-error if there is one. Wide float bodies skip Python floats altogether
-(``numeric_json``); ``PredictText`` picks the path. The rest is re-exported: response bodies from
-``jsonwrite``, parsing from ``jsonparse``, examples from ``examples``, model
-status and metadata from ``protojson``.
+rule for rule and message for message. It runs in tiers, fastest first, each
+answering exactly as the rules would or declining: ``numeric_json`` reads
+wide bodies of plain floats without a Python float per value; ``vectorized``
+takes rectangular lists of plain numbers to numpy in one call; the
+rule-by-rule path here takes anything else (strings, b64, mixed or malformed
+values) and words every error. ``PredictText`` chains them as served;
+``decode_predict_exactly`` and ``decode_predict_vectorized`` run one tier
+alone, for the test that they all agree. The rest is re-exported: response
+bodies from ``jsonwrite``, parsing from ``jsonparse``, examples from
+``examples``, model status and metadata from ``protojson``.
 """
 
 from __future__ import annotations
@@ -32,19 +35,17 @@ from tfserve_lab.protocol.rest.jsonparse import (
     parse_json_body,
     signature_name_of,
 )
+from tfserve_lab.protocol.rest.jsontext import json_type_name, shape_text, type_string, value_to_string
 from tfserve_lab.protocol.rest.jsonwrite import (
     JSON_FLOATS,
     encode_classify_response,
     encode_error,
     encode_predict_response,
     encode_regress_response,
-    json_type_name,
-    shape_text,
-    type_string,
-    value_to_string,
 )
 from tfserve_lab.protocol.rest.numeric_json import parse_numeric_body
 from tfserve_lab.protocol.rest.protojson import encode_model_metadata, encode_model_status
+from tfserve_lab.protocol.rest.vectorized import INT_RANGES, vectorized_instances, vectorized_tensor
 
 __all__ = [
     "ExamplesBody",
@@ -62,15 +63,6 @@ __all__ = [
     "parse_json_body",
     "signature_name_of",
 ]
-
-# The rapidjson predicate AddValueToTensor applies per DataType (IsInt, IsInt64, IsUint, IsUint64), as ranges.
-_INT_RANGES = {
-    **dict.fromkeys(("DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8"), (-(2**31), 2**31 - 1)),
-    "DT_INT64": (-(2**63), 2**63 - 1),
-    "DT_UINT32": (0, 2**32 - 1),
-    "DT_UINT64": (0, 2**64 - 1),
-}
-_FAST_TYPES = frozenset({*JSON_FLOATS, *_INT_RANGES, "DT_BOOL"})
 
 
 @dataclass(frozen=True)
@@ -128,8 +120,10 @@ def decode_predict_request(body: bytes, signature: SignatureInfo) -> PredictBody
 def decode_predict_inputs(doc: dict[str, Any], signature: SignatureInfo) -> PredictBody:
     """Decodes the tensors of a parsed ``:predict`` body (row ``instances`` or columnar ``inputs``).
 
+    Each tensor is read by ``vectorized`` where it can be, else rule by rule.
+
     Args:
-        doc: The parsed body; a ``JsonDoc`` from ``parse_json_body`` enables the fast path fully.
+        doc: The parsed body; a ``JsonDoc`` from ``parse_json_body`` enables the vectorized path fully.
         signature: The signature named by ``signature_name_of(doc)`` (or the default one).
 
     Returns:
@@ -138,6 +132,32 @@ def decode_predict_inputs(doc: dict[str, Any], signature: SignatureInfo) -> Pred
     Raises:
         TfServeError: INVALID_ARGUMENT (or UNIMPLEMENTED) with TF Serving's message.
     """
+    decoded = _decode(doc, signature, vectorized=True, exact=True)
+    assert decoded is not None  # the rule-by-rule path answers every body
+    return decoded
+
+
+def decode_predict_exactly(doc: dict[str, Any], signature: SignatureInfo) -> PredictBody:
+    """``decode_predict_inputs`` rule by rule alone: the reference the faster paths must agree with.
+
+    Raises:
+        TfServeError: INVALID_ARGUMENT (or UNIMPLEMENTED) with TF Serving's message.
+    """
+    decoded = _decode(doc, signature, vectorized=False, exact=True)
+    assert decoded is not None  # the rule-by-rule path answers every body
+    return decoded
+
+
+def decode_predict_vectorized(doc: dict[str, Any], signature: SignatureInfo) -> PredictBody | None:
+    """``decode_predict_inputs`` by ``vectorized`` alone: None where a tensor needs the rule-by-rule path.
+
+    Raises:
+        TfServeError: the errors found before any tensor is read (format, signature), as the other paths.
+    """
+    return _decode(doc, signature, vectorized=True, exact=False)
+
+
+def _decode(doc: dict[str, Any], signature: SignatureInfo, *, vectorized: bool, exact: bool) -> PredictBody | None:
     name = signature_name_of(doc)
     infos = signature.inputs
     if not infos:
@@ -154,69 +174,19 @@ def decode_predict_inputs(doc: dict[str, Any], signature: SignatureInfo) -> Pred
             raise format_error(doc, "Expecting 'instances' to be an list/array")
         if not rows:
             raise format_error(doc, "No values in 'instances' array")
-        inputs = _fast_instances(rows, infos, may_have_bools)
-        return PredictBody(name, inputs if inputs is not None else _instances(rows, infos), row_format=True)
+        inputs = vectorized_instances(rows, infos, may_have_bools) if vectorized else None
+        if inputs is None and exact:
+            inputs = _instances(rows, infos)
+        return None if inputs is None else PredictBody(name, inputs, row_format=True)
     if "inputs" in doc:
-        return PredictBody(name, _columns(doc["inputs"], infos, may_have_bools), row_format=False)
+        read = (_tensor if exact else vectorized_tensor) if vectorized else _exact_tensor
+        columns = _columns(doc["inputs"], infos, read, may_have_bools)
+        return None if columns is None else PredictBody(name, columns, row_format=False)
     raise InvalidArgument("Missing 'inputs' or 'instances' key")
 
 
 def _is_named_object(value: Any) -> bool:
     return type(value) is dict and not is_b64_object(value)
-
-
-def _bool_suspect(array: np.ndarray, may_have_bools: Callable[[], bool]) -> bool:
-    """Whether a 0 or 1 in ``array`` may have been a JSON boolean; the cheaper test runs first."""
-    if array.size <= 64:  # a short text scan beats numpy's per-call cost
-        return may_have_bools() and bool(np.any((array == 0) | (array == 1)))
-    return bool(np.any((array == 0) | (array == 1))) and may_have_bools()
-
-
-def _fast_numeric(value: Any, dtype: str, may_have_bools: Callable[[], bool]) -> np.ndarray | None:
-    """The tensor for a rectangular list of plain numbers (or booleans), or None for the exact path."""
-    if dtype not in _FAST_TYPES:
-        return None
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError, OverflowError):  # ragged, or values numpy cannot hold
-        return None
-    kind = array.dtype.kind
-    if dtype == "DT_BOOL":
-        return array if kind == "b" else None
-    if kind not in "iuf" or (kind == "f" and dtype not in JSON_FLOATS):
-        return None
-    if array.size and _bool_suspect(array, may_have_bools):
-        return None
-    if dtype in JSON_FLOATS:
-        # Via float64, like rapidjson's GetDouble() before the narrowing to float.
-        with np.errstate(over="ignore"):
-            return array.astype(np.float64, copy=False).astype(NUMPY_BY_DT[dtype], copy=False)
-    low, high = _INT_RANGES[dtype]
-    if array.size and (int(array.min()) < low or int(array.max()) > high):
-        return None
-    return array.astype(NUMPY_BY_DT[dtype], copy=False)
-
-
-def _fast_instances(
-    rows: list[Any], infos: Mapping[str, TensorInfo], may_have_bools: Callable[[], bool]
-) -> dict[str, np.ndarray] | None:
-    if "b64" in infos:
-        return None
-    if type(rows[0]) is dict:
-        if not all(type(row) is dict and row.keys() == infos.keys() for row in rows):
-            return None
-        columns: dict[str, Any] = {name: [row[name] for row in rows] for name in infos}
-    elif len(infos) == 1:
-        columns = {next(iter(infos)): rows}
-    else:
-        return None
-    out = {}
-    for name, column in columns.items():
-        array = _fast_numeric(column, infos[name].dtype, may_have_bools)
-        if array is None:
-            return None
-        out[name] = array
-    return out
 
 
 def _type_error(value: Any, dtype: str) -> InvalidArgument:
@@ -228,7 +198,7 @@ def _type_error(value: Any, dtype: str) -> InvalidArgument:
 @functools.cache
 def _leaf(dtype: str) -> Callable[[Any], Any]:
     """``FillTensorProto``'s handling of one non-list value, then ``AddValueToTensor``."""
-    low, high = _INT_RANGES.get(dtype, (0, -1))
+    low, high = INT_RANGES.get(dtype, (0, -1))
 
     def leaf(value: Any) -> Any:
         kind = type(value)
@@ -302,7 +272,7 @@ def _array(values: list[Any], shape: list[int], dtype: str) -> np.ndarray:
     if dtype == "DT_STRING":
         array = np.empty(len(values), dtype=object)
         array[:] = values
-    elif dtype in _INT_RANGES:
+    elif dtype in INT_RANGES:
         # Through a wide type: narrow ones wrap like TF's static_cast of int_val.
         array = np.array(values, dtype=np.uint64 if dtype == "DT_UINT64" else np.int64).astype(target)
     else:
@@ -311,14 +281,21 @@ def _array(values: list[Any], shape: list[int], dtype: str) -> np.ndarray:
     return array.reshape(shape)
 
 
-def _tensor(value: Any, dtype: str, may_have_bools: Callable[[], bool]) -> np.ndarray:
-    array = _fast_numeric(value, dtype, may_have_bools)
-    if array is not None:
-        return array
+def _exact_tensor(value: Any, dtype: str, may_have_bools: Callable[[], bool] | None = None) -> np.ndarray:
+    """``GetDenseTensorShape`` then ``FillTensorProto`` (the rules see booleans as such: no text check)."""
     shape = _dense_shape(value)
     values: list[Any] = []
     _fill(value, 0, shape, _leaf(dtype), values)
     return _array(values, shape, dtype)
+
+
+def _tensor(value: Any, dtype: str, may_have_bools: Callable[[], bool]) -> np.ndarray:
+    array = vectorized_tensor(value, dtype, may_have_bools)
+    return array if array is not None else _exact_tensor(value, dtype)
+
+
+# How ``_columns`` reads one tensor: value, DataType name, whether the text may hold booleans.
+_TensorReader = Callable[[Any, str, Callable[[], bool]], "np.ndarray | None"]
 
 
 def _status(error: TfServeError) -> str:
@@ -380,18 +357,27 @@ def _instances(rows: list[Any], infos: Mapping[str, TensorInfo]) -> dict[str, np
     return {name: _array(values[name], [len(rows), *shapes[name]], infos[name].dtype) for name in values}
 
 
-def _columns(value: Any, infos: Mapping[str, TensorInfo], may_have_bools: Callable[[], bool]) -> dict[str, np.ndarray]:
-    """``FillTensorMapFromInputsMap``: one value/list for a single input, else an object by input name."""
+def _columns(
+    value: Any, infos: Mapping[str, TensorInfo], read: _TensorReader, may_have_bools: Callable[[], bool]
+) -> dict[str, np.ndarray] | None:
+    """``FillTensorMapFromInputsMap``: one value/list for a single input, else an object by input name.
+
+    None as soon as ``read`` declines a tensor (only the vectorized path alone declines).
+    """
     if not _is_named_object(value):
         if len(infos) > 1:
             raise InvalidArgument(
                 "inputs is a plain value/list, but expecting an object as multiple input tensors required as per tensorinfo_map"
             )
         name, info = next(iter(infos.items()))
-        return {name: _tensor(value, info.dtype, may_have_bools)}
+        array = read(value, info.dtype, may_have_bools)
+        return None if array is None else {name: array}
     out = {}
     for name, info in infos.items():
         if name not in value:
             raise InvalidArgument(f"Missing named input: {name} in 'inputs' object.")
-        out[name] = _tensor(value[name], info.dtype, may_have_bools)
+        array = read(value[name], info.dtype, may_have_bools)
+        if array is None:
+            return None
+        out[name] = array
     return out

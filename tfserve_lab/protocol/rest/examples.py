@@ -19,7 +19,7 @@ import numpy as np
 
 from tfserve_lab.errors import InvalidArgument
 from tfserve_lab.protocol.rest.jsonparse import decode_b64_object, format_error, is_b64_object, signature_name_of
-from tfserve_lab.protocol.rest.jsonwrite import json_type_name
+from tfserve_lab.protocol.rest.jsontext import json_type_name
 
 __all__ = ["ExamplesBody", "decode_examples_request"]
 

@@ -3,17 +3,14 @@
 TF Serving writes these with rapidjson's ``PrettyWriter`` (4-space indents;
 ``kFormatSingleLineArray`` switched on around each row of ``predictions`` and
 ``results``) and its own float text, ``WriteDecimal`` in
-``util/json_tensor.cc``: ``%g`` (six significant digits) when that reads back
-as the same value, else ``%.9g`` (float) or ``%.17g`` (double), ``.0`` added
-to whole numbers, ``NaN``/``Infinity``/``-Infinity`` spelled out.
+``util/json_tensor.cc``, here vectorized over whole tensors (``float_tokens``).
+The text of single values comes from ``jsontext`` (and is re-exported).
 """
 
 from __future__ import annotations
 
 import base64
 import math
-import re
-import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +19,12 @@ import orjson
 
 from tfserve_lab.core.dtypes import dt_for_numpy
 from tfserve_lab.errors import InvalidArgument
+from tfserve_lab.protocol.rest.jsontext import (
+    float_token,
+    quote,
+    shape_text,
+    type_string,
+)
 
 __all__ = [
     "JSON_FLOATS",
@@ -29,147 +32,13 @@ __all__ = [
     "encode_error",
     "encode_predict_response",
     "encode_regress_response",
-    "float_token",
     "float_tokens",
-    "json_type_name",
-    "quote",
-    "shape_text",
-    "shortest",
-    "to_float32",
-    "type_string",
-    "value_to_string",
 ]
 
 # The float DataTypes TF Serving's JSON reads and writes as doubles (json_tensor.cc).
 JSON_FLOATS = frozenset({"DT_FLOAT", "DT_DOUBLE"})
 # Types AddSingleValueAndAdvance writes as JSON integers or booleans (orjson spells them the same).
-_INT64_MIN, _UINT64_END = -(2**63), 2**64
 _PLAIN = frozenset({"DT_INT8", "DT_INT16", "DT_INT32", "DT_UINT8", "DT_INT64", "DT_UINT32", "DT_UINT64", "DT_BOOL"})
-
-
-def shortest(number: float) -> str:
-    """rapidjson's ``dtoa`` (Grisu2 shortest digits, then ``Prettify``)."""
-    if number == 0:
-        return "-0.0" if math.copysign(1.0, number) < 0 else "0.0"
-    sign = "-" if number < 0 else ""
-    mantissa, _, exp = repr(abs(number)).partition("e")
-    whole, _, frac = mantissa.partition(".")
-    digits = (whole + frac).lstrip("0")
-    k = int(exp or 0) - len(frac) + len(digits) - len(digits.rstrip("0"))
-    digits = digits.rstrip("0")
-    length = len(digits)
-    kk = length + k
-    if k >= 0 and kk <= 21:
-        text = digits + "0" * k + ".0"
-    elif 0 < kk <= 21:
-        text = digits[:kk] + "." + digits[kk:]
-    elif -6 < kk <= 0:
-        text = "0." + "0" * -kk + digits
-    else:
-        text = (digits if length == 1 else digits[0] + "." + digits[1:]) + f"e{kk - 1}"
-    return sign + text
-
-
-def json_type_name(value: Any) -> str:
-    """rapidjson's type name as ``JsonTypeString`` spells it."""
-    if value is None:
-        return "Null"
-    if value is True or value is False:
-        return "True" if value else "False"
-    if isinstance(value, dict):
-        return "Object"
-    if isinstance(value, list):
-        return "Array"
-    return "String" if isinstance(value, str) else "Number"
-
-
-def _is_double(value: Any) -> bool:
-    # Python ints beyond 64 bits only come from the stdlib fallback: rapidjson holds them as doubles.
-    return type(value) is float or (type(value) is int and not _INT64_MIN <= value < _UINT64_END)
-
-
-class _Truncated(Exception):
-    """rapidjson's Writer stops at a nested NaN/Infinity (it refuses to write them)."""
-
-
-def value_to_string(value: Any) -> str:
-    """``JsonValueToString``: the value as rapidjson's PrettyWriter prints it (4-space indents).
-
-    A top-level number that is a double prints through ``WriteDecimal`` (as a
-    float when it fits one); nested doubles print rapidjson's shortest form,
-    and the text stops at a nested NaN or Infinity, as rapidjson's does.
-    """
-    if _is_double(value):
-        number = float(value)
-        if -3.4028234e38 <= number <= 3.4028234e38:
-            return float_token(to_float32(number), single=True)
-        return float_token(number, single=False)
-    out: list[str] = []
-    try:
-        _pretty(value, 0, out)
-    except _Truncated:
-        pass
-    return "".join(out)
-
-
-def _pretty(value: Any, level: int, out: list[str]) -> None:
-    if value is None or value is True or value is False:
-        out.append(json_type_name(value).lower())
-    elif _is_double(value):
-        number = float(value)
-        if not math.isfinite(number):
-            raise _Truncated
-        out.append(shortest(number))
-    elif type(value) is int:
-        out.append(str(value))
-    elif isinstance(value, str):
-        out.append(quote(value.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape"))
-    elif not value:
-        out.append("{}" if isinstance(value, dict) else "[]")
-    else:
-        keyed = isinstance(value, dict)
-        indent = "\n" + "    " * (level + 1)
-        out.append("{" if keyed else "[")
-        for index, item in enumerate(value.items() if keyed else value):
-            out.append(("," if index else "") + indent)
-            if keyed:
-                out.append(quote(item[0].encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape") + ": ")
-                item = item[1]
-            _pretty(item, level + 1, out)
-        out.append("\n" + "    " * level + ("}" if keyed else "]"))
-
-
-_FLOAT32 = struct.Struct("f")
-
-
-def to_float32(number: float) -> float:
-    """The float32 nearest to a double (C's ``static_cast<float>``), as a Python float."""
-    return float(_FLOAT32.unpack(_FLOAT32.pack(number))[0])
-
-
-def float_token(number: float, *, single: bool) -> str:
-    """``WriteDecimal``: ``%g`` (six digits) when it round-trips, else ``%.9g``/``%.17g``; ``.0`` for whole numbers.
-
-    Args:
-        number: The value (already a float32 value when ``single``).
-        single: Whether the tensor is DT_FLOAT (round-trip checked as float32).
-    """
-    if math.isnan(number):
-        return "NaN"
-    if math.isinf(number):
-        return "-Infinity" if number < 0 else "Infinity"
-    text = f"{number:g}"
-    back = float(text)
-    if single:
-        try:
-            back = to_float32(back)
-        except OverflowError:
-            back = math.inf
-    if back != number:
-        text = f"{number:.9g}" if single else f"{number:.17g}"
-    if "." not in text and "e" not in text:
-        text += ".0"
-    return text
 
 
 def float_tokens(values: np.ndarray) -> list[bytes]:
@@ -227,28 +96,6 @@ def float_tokens(values: np.ndarray) -> list[bytes]:
         tokens[i] = float_token(float(wide[i]), single=single).encode()
     text: list[bytes] = tokens.tolist()
     return text
-
-
-_QUOTE_NEEDED = re.compile(rb'[\x00-\x1f"\\]')
-_QUOTE_TABLE = {i: b"\\u%04X" % i for i in range(0x20)}
-_QUOTE_TABLE.update({0x08: b"\\b", 0x09: b"\\t", 0x0A: b"\\n", 0x0C: b"\\f", 0x0D: b"\\r", 0x22: b'\\"', 0x5C: b"\\\\"})
-
-
-def quote(raw: bytes) -> bytes:
-    """A JSON string as rapidjson's Writer writes it: bytes as they are, ``\\uXXXX`` uppercase for controls."""
-    if _QUOTE_NEEDED.search(raw) is None:
-        return b'"' + raw + b'"'
-    return b'"' + _QUOTE_NEEDED.sub(lambda m: _QUOTE_TABLE[m.group()[0]], raw) + b'"'
-
-
-def type_string(dtype: str) -> str:
-    """TensorFlow's ``DataTypeString`` for a DataType name (``DT_FLOAT`` -> ``float``)."""
-    return "INVALID" if dtype == "DT_INVALID" else dtype.removeprefix("DT_").lower()
-
-
-def shape_text(shape: list[int]) -> str:
-    """A shape as TF Serving's messages print it: ``[2,3]``."""
-    return "[" + ",".join(map(str, shape)) + "]"
 
 
 def _as_bytes(item: Any) -> bytes:

@@ -5,8 +5,8 @@ orjson and ``np.asarray``; simdjson's ``as_buffer`` hands the same numbers
 over as one C buffer of doubles, about 3x faster. This reader only takes the
 unambiguous case: a valid JSON object whose tensors are dense, rectangular
 arrays of plain numbers for float signatures. For anything else it answers
-None and the caller takes ``codec``'s rule-by-rule path, which owns every
-TF Serving error message; so this module never raises for bad input.
+None and the caller takes ``codec``'s slower tiers, whose rule-by-rule path
+owns every TF Serving error message; so this module never raises for bad input.
 
 ``as_buffer`` flattens nested arrays without checking that they are
 rectangular, hence the checks here: every array above the last level has the
@@ -37,6 +37,8 @@ _KEYS = (frozenset({"instances"}), frozenset({"inputs"}))
 # Checking an array costs a Python call: past 16 checks and one per 8 leaves, orjson's path is as fast.
 _FREE_CHECKS = 16
 _LEAVES_PER_CHECK = 8
+# numpy's most dimensions: deeper lists are the exact path's to refuse.
+_MAX_RANK = 64
 _local = threading.local()
 
 
@@ -136,11 +138,11 @@ def _read(doc: object, body: bytes) -> NumericBody | None:
 
 def _dense(array: simdjson.Array) -> tuple[np.ndarray, int] | None:
     """The array's float64 values in its shape, and how many JSON arrays it is made of."""
-    shape = []
+    shape: list[int] = []
     node: object = array
     while type(node) is simdjson.Array:
-        if not len(node):
-            return None  # empty dimensions have their own rules; leave them to the exact path
+        if not len(node) or len(shape) == _MAX_RANK:
+            return None  # empty dimensions and deep nesting have their own rules; leave them to the exact path
         shape.append(len(node))
         node = node[0]
     size = math.prod(shape)

@@ -6,7 +6,7 @@ The JupyterLab panel reaches these through the Jupyter server's proxy.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -15,7 +15,7 @@ import tornado.web
 from tfserve_lab.core.engine import Engine
 from tfserve_lab.errors import ErrorCode, TfServeError
 from tfserve_lab.protocol.rest import codec
-from tfserve_lab.protocol.rest.handlers import HTTP_STATUS
+from tfserve_lab.protocol.rest.http_status import HTTP_STATUS
 
 __all__ = ["StatsHandler", "SummaryHandler", "UnloadHandler", "engine_summary"]
 
@@ -53,7 +53,7 @@ class _JsonHandler(tornado.web.RequestHandler):
 class SummaryHandler(_JsonHandler):
     """GET /tfserve-lab/summary."""
 
-    def initialize(self, summary: Callable[[], dict[str, Any]]) -> None:
+    def initialize(self, summary: Callable[[], Mapping[str, Any]]) -> None:
         self.summary = summary
 
     def get(self) -> None:
@@ -63,7 +63,7 @@ class SummaryHandler(_JsonHandler):
 class StatsHandler(_JsonHandler):
     """GET /tfserve-lab/stats: the rolling statistics snapshot."""
 
-    def initialize(self, stats: Callable[[], dict[str, Any]]) -> None:
+    def initialize(self, stats: Callable[[], Mapping[str, Any]]) -> None:
         self.stats = stats
 
     def get(self) -> None:

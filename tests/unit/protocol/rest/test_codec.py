@@ -18,7 +18,8 @@ from tfserve_lab.core.types import Dim, SignatureInfo, TensorInfo, VersionState,
 from tfserve_lab.errors import ErrorCode, TfServeError
 from tfserve_lab.protocol.rest import codec
 from tfserve_lab.protocol.rest.jsonparse import parse_json_body
-from tfserve_lab.protocol.rest.jsonwrite import float_token, float_tokens, value_to_string
+from tfserve_lab.protocol.rest.jsontext import float_token, value_to_string
+from tfserve_lab.protocol.rest.jsonwrite import float_tokens
 
 
 def sig(**inputs: str) -> SignatureInfo:

@@ -1,17 +1,14 @@
-"""Tornado handlers for status, metadata, metrics and errors; inference POSTs go to ``inference_http``.
+"""TF Serving's REST answers outside inference, as tornado handlers: model status and metadata, metrics, 404, 401.
 
-Every failure answers ``{"error": "..."}`` with the HTTP code TF Serving
-derives from the canonical status (the table below is the only one).
+Inference POSTs go to ``inference_http`` instead. Every failure answers
+``{"error": "..."}`` with the HTTP code ``http_status`` gives its canonical code.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import tornado.web
@@ -21,110 +18,17 @@ from tfserve_lab.core.types import ModelSpec
 from tfserve_lab.errors import ErrorCode, TfServeError
 from tfserve_lab.protocol.auth import UNAUTHENTICATED_MESSAGE
 from tfserve_lab.protocol.rest import codec
+from tfserve_lab.protocol.rest.http_status import HTTP_STATUS
+from tfserve_lab.protocol.rest.in_flight import InFlight
 from tfserve_lab.protocol.rest.inference import url_version
+from tfserve_lab.protocol.rest.options import RestOptions, cors_headers
 
-__all__ = [
-    "DRAIN_FACTOR",
-    "HTTP_STATUS",
-    "InFlight",
-    "MetricsHandler",
-    "ModelsHandler",
-    "NotFoundHandler",
-    "RestOptions",
-    "UnauthenticatedHandler",
-    "cors_headers",
-]
+__all__ = ["MetricsHandler", "ModelsHandler", "NotFoundHandler", "UnauthenticatedHandler"]
 
 log = logging.getLogger("tfserve_lab.rest")
 
-# http_rest_api_handler / net_http's ToHTTPStatusCode.
-HTTP_STATUS: dict[ErrorCode, int] = {
-    ErrorCode.OK: 200,
-    ErrorCode.CANCELLED: 499,
-    ErrorCode.UNKNOWN: 500,
-    ErrorCode.INVALID_ARGUMENT: 400,
-    ErrorCode.DEADLINE_EXCEEDED: 504,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.ALREADY_EXISTS: 409,
-    ErrorCode.PERMISSION_DENIED: 403,
-    ErrorCode.RESOURCE_EXHAUSTED: 429,
-    ErrorCode.FAILED_PRECONDITION: 400,
-    ErrorCode.ABORTED: 409,
-    ErrorCode.OUT_OF_RANGE: 400,
-    ErrorCode.UNIMPLEMENTED: 501,
-    ErrorCode.INTERNAL: 500,
-    ErrorCode.UNAVAILABLE: 503,
-    ErrorCode.DATA_LOSS: 500,
-    ErrorCode.UNAUTHENTICATED: 401,
-}
-
 # TF Serving's status and metadata URL (http_rest_api_handler.cc), matched case-insensitively.
 _STATUS_URL = re.compile(r"(?i)([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
-
-
-# A body declared over the limit is still read (and dropped) up to this many times the limit, so the
-# client reads the 413 instead of a reset connection; past that the connection is simply closed.
-DRAIN_FACTOR = 4
-
-
-@dataclass(frozen=True)
-class RestOptions:
-    """REST flags: timeout, CORS, body size limit, bearer token."""
-
-    timeout_ms: int = 30000
-    enable_cors: bool = False
-    max_body_bytes: int = 64 * 1024 * 1024
-    auth_token: str = ""
-
-
-def cors_headers(options: RestOptions) -> tuple[tuple[str, str], ...]:
-    """The CORS headers every answer carries with ``--rest_api_enable_cors_support`` (none without it)."""
-    if not options.enable_cors:
-        return ()
-    allowed = "Content-Type, Authorization" if options.auth_token else "Content-Type"
-    return (
-        ("Access-Control-Allow-Origin", "*"),
-        ("Access-Control-Allow-Methods", "POST, GET"),
-        ("Access-Control-Allow-Headers", allowed),
-    )
-
-
-class InFlight:
-    """Counts model requests being answered, so a stop can wait for them (on the engine loop)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._idle: asyncio.Event | None = None
-
-    def enter(self) -> None:
-        """A request started."""
-        self.count += 1
-
-    def leave(self) -> None:
-        """A request was answered (or given up)."""
-        self.count -= 1
-        if self.count == 0 and self._idle is not None:
-            self._idle.set()
-
-    @contextlib.contextmanager
-    def track(self) -> Iterator[None]:
-        """Count the request for the duration of the block."""
-        self.enter()
-        try:
-            yield
-        finally:
-            self.leave()
-
-    async def wait_idle(self, timeout: float) -> bool:
-        """Wait until no request is in flight, at most ``timeout`` seconds; returns whether it got there."""
-        if self.count == 0:
-            return True
-        self._idle = asyncio.Event()
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
 
 
 class _BaseHandler(tornado.web.RequestHandler):

@@ -129,12 +129,13 @@ def inprocess(model: str, batches: list[int], seconds: float, engine_batch: int)
         result["rest_decode"] = rest_decode(model, engine_batch, seconds, rounds)
         print(f"{model} REST decode of {engine_batch} rows: {result['rest_decode']}", flush=True)
 
-    from tfserve_lab.config import ModelConfig
+    from tfserve_lab.config import ModelConfig, ServerOptions
     from tfserve_lab.core.engine import Engine, EngineOptions
     from tfserve_lab.core.loop import EngineLoop
-    from tfserve_lab.core.servables.tensorflow import load_saved_model
+    from tfserve_lab.core.requests import ArrayInputs
+    from tfserve_lab.core.servables.saved_model import load_saved_model
     from tfserve_lab.core.types import ModelSpec
-    from tfserve_lab.server import ServerOptions, default_loader
+    from tfserve_lab.server import default_loader
 
     engines = []
     for label, batching in (("engine", None), ("engine_batching", _batching_config(engine_batch))):
@@ -158,8 +159,7 @@ def inprocess(model: str, batches: list[int], seconds: float, engine_batch: int)
         for label, engine, loop in engines:
 
             async def one(engine: Engine = engine, inputs: dict[str, Any] = inputs) -> Any:
-                with engine.acquire(ModelSpec(model)) as handle:
-                    return await engine.predict(handle, _SIGNATURE, inputs)
+                return await engine.predict(ModelSpec(model), ArrayInputs(inputs, _SIGNATURE))
 
             # The engine's own cost: calls awaited on the engine loop, no thread hop per call.
             variants[f"{label}_loop"] = lambda s, one=one, loop=loop: loop.run_sync(_aslice(one, s))
@@ -191,7 +191,7 @@ def rest_decode(model: str, rows: int, seconds: float, rounds: int) -> dict[str,
     import orjson
 
     from bench.loadgen import rest_request
-    from tfserve_lab.core.servables.tensorflow import load_saved_model
+    from tfserve_lab.core.servables.saved_model import load_saved_model
     from tfserve_lab.protocol.rest import codec
 
     request = rest_request("http://127.0.0.1:1", model, make_batch(model, rows))

@@ -7,11 +7,11 @@ files; constructors take these objects.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from tfserve_lab.errors import ConfigError
+from tfserve_lab.errors import ConfigError, ServableNotFound
 
 __all__ = [
     "BatchingConfig",
@@ -24,6 +24,7 @@ __all__ = [
     "parse_model_server_config",
     "read_model_server_config",
     "read_session_config",
+    "without_version",
 ]
 
 PolicyKind = Literal["latest", "all", "specific"]
@@ -346,3 +347,29 @@ def model_configs_to_text(models: Sequence[ModelConfig]) -> str:
             entry.logging_config.log_collector_config.filename_prefix = model.logging.filename_prefix
             entry.logging_config.sampling_config.sampling_rate = model.logging.sampling_rate
     return text_format.MessageToString(message)
+
+
+def without_version(
+    models: Sequence[ModelConfig], name: str, version: int | None, serving: Collection[int]
+) -> list[ModelConfig]:
+    """The model config less model ``name``, or less one of its ``serving`` versions (the others keep serving).
+
+    One version goes by pinning the model's version policy to the versions left (its labels on that
+    version go too), so the config reported is the one served.
+
+    Raises:
+        ServableNotFound: no such model, or ``version`` is not one it serves.
+    """
+    target = next((m for m in models if m.name == name), None)
+    if target is None:
+        raise ServableNotFound(f"Servable not found for request: Latest({name})")
+    if version is None:
+        return [m for m in models if m.name != name]
+    if version not in serving:
+        raise ServableNotFound(f"Servable not found for request: Specific({name}, {version})")
+    remaining = tuple(sorted(set(serving) - {version}))
+    if not remaining:
+        return [m for m in models if m.name != name]
+    labels = {k: v for k, v in target.version_labels.items() if v != version}
+    pinned = replace(target, version_policy=VersionPolicy("specific", versions=remaining), version_labels=labels)
+    return [pinned if m.name == name else m for m in models]

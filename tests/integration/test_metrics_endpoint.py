@@ -102,13 +102,16 @@ def test_counts_and_buckets_match_traffic(session: ServingSession) -> None:
     assert tutorial("123", "rest") == 7
     assert tutorial("124", "rest") == 3
     assert tutorial("124", "grpc") == 5
+    # The two bodies without inputs were refused against the latest version's signature: they count for it.
+    assert tutorial("124", "rest", "INVALID_ARGUMENT") == 2
     assert any(name == "tensorflow_serving_request_latency_bucket" for name, _ in found)
     assert any(name == "tensorflow_serving_model_load_latency_seconds" for name, _ in found)
 
     stats = requests.get(f"{url}/tfserve-lab/stats", timeout=10).json()
     versions = stats["models"]["two"]["versions"]
     assert versions["123"]["requests"] == 7
-    assert versions["124"]["requests"] == 8
+    assert versions["124"]["requests"] == 10
+    assert versions["124"]["errors"] == 2
     assert versions["123"]["errors"] == 0
     assert versions["123"]["latency_ms"]["p50"] > 0
 

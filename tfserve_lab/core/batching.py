@@ -3,7 +3,8 @@
 Thread and loop rules: every queue, batch, future and timer here belongs to the
 loop the batcher is first used on and is touched only on its thread, so there is
 no lock. A batch thread gets arrays and a servable, merges, runs and splits, and
-its result comes back through the future ``run_in_executor`` wraps around it.
+its result comes back through the future ``CallPlacement.start`` returns (a batch
+measured cheap runs inline on the loop instead).
 Only ``close`` may be called from other threads.
 
 Scheduling follows ``SharedBatchScheduler``: a queue is a deque of batches whose
@@ -20,109 +21,34 @@ import functools
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from tfserve_lab.batching_params import check_batching_config
 from tfserve_lab.config import BatchingConfig
 from tfserve_lab.core.batch_merge import merge_inputs, round_to_allowed_size, split_outputs, task_size
-from tfserve_lab.core.call_costs import CallCosts
+from tfserve_lab.core.batch_queue import (
+    Batch,
+    BatchPiece,
+    BatchQueue,
+    BatchRequest,
+    Outputs,
+    QueueKey,
+    enqueue,
+    plan_pieces,
+    withdraw,
+)
 from tfserve_lab.core.events import BatchRun
+from tfserve_lab.core.placement import CallPlacement
 from tfserve_lab.core.registry import ServableHandle
 from tfserve_lab.core.servables.base import Servable
 from tfserve_lab.errors import FailedPrecondition, InvalidArgument, TfServeError, Unavailable
 
 __all__ = ["Batcher"]
 
-QueueKey = tuple[str, int, int, str, tuple[str, ...], tuple[str, ...] | None, int]
-Outputs = dict[str, np.ndarray]
 
 # Timers may fire up to one clock tick early (asyncio rounds by the clock resolution).
 _SLACK_S = time.get_clock_info("monotonic").resolution
-
-
-@dataclass(slots=True, eq=False)
-class _Request:
-    """One submit() call; split into several pieces only by large-batch splitting."""
-
-    queue: _Queue
-    future: asyncio.Future[Outputs]
-    inputs: Mapping[str, np.ndarray]
-    enqueued: float
-    pieces: list[_Piece] = field(default_factory=list)
-    parts: list[Outputs | None] = field(default_factory=list)
-    pending: int = 0
-
-
-@dataclass(slots=True, eq=False)  # identity equality: pieces and batches are removed from lists by identity
-class _Piece:
-    """Rows ``[start, stop)`` of a request inside one batch; ``batch`` is None once that batch runs."""
-
-    request: _Request
-    index: int
-    start: int
-    stop: int
-    batch: _Batch | None
-
-
-@dataclass(slots=True, eq=False)
-class _Batch:
-    """Pieces bound for one model call, plus what the batch thread reports back for BatchRun."""
-
-    pieces: list[_Piece] = field(default_factory=list)
-    size: int = 0
-    started: float = 0.0
-    input_size: int = 0
-    padded_size: int = 0
-    queuing_s: float = 0.0
-    runtime_s: float = 0.0
-    ran: bool = False
-
-
-class _Queue:
-    """One servable version + signature + input names + output keys (TF's TensorSignature), with its options."""
-
-    __slots__ = (
-        "batches",
-        "config",
-        "exec_size",
-        "key",
-        "max_enqueued",
-        "model",
-        "output_keys",
-        "running",
-        "servable",
-        "signature",
-        "timeout_s",
-        "version",
-    )
-
-    def __init__(
-        self,
-        key: QueueKey,
-        handle: ServableHandle,
-        signature: str,
-        output_keys: tuple[str, ...] | None,
-        config: BatchingConfig,
-    ) -> None:
-        self.key = key
-        self.config = config
-        self.exec_size = config.execution_batch_size
-        self.max_enqueued = max(1, config.max_enqueued_batches)
-        self.timeout_s = config.batch_timeout_micros / 1e6
-        self.model = handle.model
-        self.version = handle.version
-        self.servable: Servable = handle.servable
-        self.signature = signature
-        self.output_keys = output_keys
-        self.batches: deque[_Batch] = deque([_Batch()])
-        self.running = 0
-
-    @property
-    def idle(self) -> bool:
-        return self.running == 0 and len(self.batches) == 1 and not self.batches[0].pieces
 
 
 class Batcher:
@@ -131,35 +57,31 @@ class Batcher:
     def __init__(
         self,
         config: BatchingConfig,
-        executor: Executor,
+        placement: CallPlacement,
         on_batch: Callable[[BatchRun], None] | None = None,
-        *,
-        costs: CallCosts | None = None,
     ) -> None:
         """Check ``config`` as TF Serving does at model load.
 
         Args:
             config: the BatchingParameters.
-            executor: runs the model calls (the batch threads); the batcher itself keeps at most
-                ``num_batch_threads`` calls in flight, across all its queues.
+            placement: runs each batch inline or on a batch thread; the batcher itself keeps at most
+                ``num_batch_threads`` batches in flight, across all its queues.
             on_batch: called on the loop thread after each model call.
-            costs: measured call durations; batches of calls measured cheap run on the loop itself.
 
         Raises:
             ConfigError: options TF Serving refuses.
         """
         check_batching_config(config)
         self.config = config
-        self._executor = executor
+        self._placement = placement
         self._on_batch = on_batch
-        self._costs = costs
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reset()
 
     def _reset(self) -> None:
-        self._queues: dict[QueueKey, _Queue] = {}
-        self._order: deque[_Queue] = deque()  # round-robin order, like SharedBatchScheduler's queue list
+        self._queues: dict[QueueKey, BatchQueue] = {}
+        self._order: deque[BatchQueue] = deque()  # round-robin order, like SharedBatchScheduler's queue list
         self._threads = self.config.num_batch_threads
         self._free_threads = self._threads
         self._timer: asyncio.TimerHandle | None = None
@@ -208,15 +130,15 @@ class Batcher:
         )
         queue = self._queues.get(key)
         if queue is None:
-            queue = self._queues[key] = _Queue(key, handle, signature_name, keys, options)
+            queue = self._queues[key] = BatchQueue(key, handle, signature_name, keys, options)
             self._order.append(queue)
         try:
-            sizes = self._plan(queue, size)
+            sizes = plan_pieces(queue, size)
         except TfServeError:
             self._drop_if_idle(queue)
             raise
-        request = _Request(queue, loop.create_future(), arrays, loop.time())
-        self._enqueue(queue, request, sizes, request.enqueued)
+        request = BatchRequest(queue, loop.create_future(), arrays, loop.time())
+        enqueue(queue, request, sizes, request.enqueued)
         self._schedule_pump()
         try:
             return await request.future
@@ -224,10 +146,6 @@ class Batcher:
             # Cancelled or timed out by the caller: queued pieces leave their batches; running ones finish unread.
             self._withdraw(request)
             raise
-
-    def use_executor(self, executor: Executor) -> None:
-        """Run batches on ``executor`` from now on (those running finish where they are); loop thread only."""
-        self._executor = executor
 
     def set_threads(self, count: int) -> None:
         """Let ``count`` model calls run at once from now on (calls running now finish); loop thread only."""
@@ -257,72 +175,12 @@ class Batcher:
             self._reset()
         return loop
 
-    def _plan(self, queue: _Queue, size: int) -> list[int]:
-        """Admission control and splitting of ``Queue::ScheduleWithoutOrEagerSplitImpl``: the piece sizes."""
-        limit = queue.config.max_batch_size
-        if size > limit:
-            raise InvalidArgument(f"Task size {size} is larger than maximum input batch size {limit}")
-        batches, open_size, exec_size, max_enqueued = (
-            queue.batches,
-            queue.batches[-1].size,
-            queue.exec_size,
-            queue.max_enqueued,
-        )
-        if not queue.config.enable_large_batch_splitting:
-            if open_size + size > limit and len(batches) >= max_enqueued:
-                raise Unavailable(
-                    "The batch scheduling queue to which this task was submitted is full; currently "
-                    f"{len(batches)} batches enqueued and max_enqueued_batches is {max_enqueued}"
-                )
-            return [size]
-        capacity = (max_enqueued - len(batches)) * exec_size + (exec_size - open_size)
-        if size > capacity:
-            raise Unavailable(
-                "The batch scheduling queue to which this task was submitted is full; task size is "
-                f"{size} but scheduling capacity is only {capacity} (num_enqueued_batches={len(batches)}, "
-                f"max_enqueued_batches={max_enqueued}, open_batch_size={open_size}, "
-                f"max_execution_batch_size={exec_size})"
-            )
-        slot = exec_size - open_size
-        if size <= slot:
-            return [size]
-        sizes = [slot] if slot > 0 else []
-        left = size - slot
-        while left > 0:
-            sizes.append(min(left, exec_size))
-            left -= exec_size
-        return sizes
-
-    def _enqueue(self, queue: _Queue, request: _Request, sizes: list[int], now: float) -> None:
-        start = 0
-        for index, rows in enumerate(sizes):
-            if queue.batches[-1].size + rows > queue.exec_size:
-                queue.batches.append(_Batch())  # StartNewBatch: the old open batch is now closed
-            batch = queue.batches[-1]
-            if not batch.pieces:
-                batch.started = now
-            piece = _Piece(request, index, start, start + rows, batch)
-            batch.pieces.append(piece)
-            batch.size += rows
-            request.pieces.append(piece)
-            start += rows
-        request.parts = [None] * len(sizes)
-        request.pending = len(sizes)
-
-    def _withdraw(self, request: _Request) -> None:
+    def _withdraw(self, request: BatchRequest) -> None:
         """Take a request's still-queued pieces out of their batches."""
-        queue = request.queue
-        for piece in request.pieces:
-            batch, piece.batch = piece.batch, None
-            if batch is None:
-                continue
-            batch.pieces.remove(piece)
-            batch.size -= piece.stop - piece.start
-            if not batch.pieces and batch is not queue.batches[-1]:
-                queue.batches.remove(batch)
-        self._drop_if_idle(queue)
+        withdraw(request)
+        self._drop_if_idle(request.queue)
 
-    def _drop_if_idle(self, queue: _Queue) -> None:
+    def _drop_if_idle(self, queue: BatchQueue) -> None:
         # Idle queues go, so that no queue keeps an unloaded servable alive.
         if queue.idle and self._queues.get(queue.key) is queue:
             del self._queues[queue.key]
@@ -357,7 +215,7 @@ class Batcher:
             self._dispatch(*ready, now)
         self._arm_timer(now)
 
-    def _take(self, now: float) -> tuple[_Queue, _Batch] | None:
+    def _take(self, now: float) -> tuple[BatchQueue, Batch] | None:
         """The next batch to run, round-robin over queues (``Queue::ScheduleBatch``)."""
         for _ in range(len(self._order)):
             queue = self._order[0]
@@ -371,7 +229,7 @@ class Batcher:
                 or open_batch.size >= queue.exec_size
                 or now + _SLACK_S >= open_batch.started + queue.timeout_s
             ):
-                batches[0] = _Batch()
+                batches[0] = Batch()
                 return queue, open_batch
         return None
 
@@ -392,8 +250,8 @@ class Batcher:
         if deadline is not None and self._timer is None and self._loop is not None:
             self._timer = self._loop.call_at(deadline, self._on_timer)
 
-    def _dispatch(self, queue: _Queue, batch: _Batch, now: float) -> None:
-        """Hand a batch to a batch thread; merging happens there too, see ``_run_batch``."""
+    def _dispatch(self, queue: BatchQueue, batch: Batch, now: float) -> None:
+        """Start a batch where the placement says (merging happens there too, see ``_run_batch``)."""
         assert self._loop is not None
         pieces = batch.pieces
         for piece in pieces:
@@ -413,35 +271,21 @@ class Batcher:
             batch,
             queue.config.pad_variable_length_inputs,
         )
-        cost_key = (id(queue.servable), queue.signature)
-        if self._costs is not None and self._costs.cheap(cost_key):
-            # A cheap call costs less than the hand-off to a batch thread: run it right here.
-            future = self._loop.create_future()
-            try:
-                future.set_result(job())
-            except Exception as exc:  # noqa: BLE001 - delivered to the batch's waiters, as from a thread
-                future.set_exception(exc)
-            self._costs.record(cost_key, batch.runtime_s)
-            self._free_threads -= 1
-            queue.running += 1
-            # Finish on the next loop pass: keeps the pump from recursing and lets I/O in between.
-            self._loop.call_soon(self._finished, queue, batch, future)
-            return
         try:
-            future = self._loop.run_in_executor(self._executor, job)
-        except RuntimeError:
-            # The executor was shut down under us (engine stopping).
+            future = self._placement.start(
+                (id(queue.servable), queue.signature), job, lambda: batch.runtime_s if batch.ran else None
+            )
+        except Unavailable as exc:
             for piece in pieces:
-                self._fail(piece.request, Unavailable("The batch threads are shut down; the server is stopping."))
+                self._fail(piece.request, exc)
             return
         self._free_threads -= 1
         queue.running += 1
+        # A batch run inline is done already: the callback still comes on the next loop pass, which
+        # keeps the pump from recursing and lets I/O in between.
         future.add_done_callback(functools.partial(self._finished, queue, batch))
-        costs = self._costs
-        if costs is not None:
-            future.add_done_callback(lambda _: costs.record(cost_key, batch.runtime_s) if batch.ran else None)
 
-    def _finished(self, queue: _Queue, batch: _Batch, future: asyncio.Future[list[Outputs]]) -> None:
+    def _finished(self, queue: BatchQueue, batch: Batch, future: asyncio.Future[list[Outputs]]) -> None:
         """Back on the loop: fan the batch's outcome out to its tasks, then schedule more."""
         self._free_threads += 1
         queue.running -= 1
@@ -462,7 +306,7 @@ class Batcher:
             sizes = (batch.input_size, batch.padded_size, batch.queuing_s, batch.runtime_s)
             self._on_batch(BatchRun(queue.model, queue.version, queue.signature, *sizes))
 
-    def _deliver(self, piece: _Piece, outputs: Outputs) -> None:
+    def _deliver(self, piece: BatchPiece, outputs: Outputs) -> None:
         request = piece.request
         if request.future.done():
             return  # cancelled, or another piece already failed it
@@ -483,7 +327,7 @@ class Batcher:
                 FailedPrecondition(f"Outputs of the parts of a split task cannot be concatenated: {exc}")
             )
 
-    def _fail(self, request: _Request, error: BaseException) -> None:
+    def _fail(self, request: BatchRequest, error: BaseException) -> None:
         if not request.future.done():
             request.future.set_exception(error)
         self._withdraw(request)  # the other pieces of a split task need not run any more
@@ -495,7 +339,7 @@ def _run_batch(
     output_keys: tuple[str, ...] | None,
     parts: list[tuple[Mapping[str, np.ndarray], int, int]],
     sizes: list[int],
-    batch: _Batch,
+    batch: Batch,
     pad_variable_length: bool,
 ) -> list[Outputs]:
     """One batch on a batch thread: merge, run, split.

@@ -1,38 +1,42 @@
 """Engine: the one entry point REST, gRPC and the notebook call for every request.
 
-Async methods run on the engine loop; model calls go to the batch threads
-(TensorFlow releases the GIL), so protocol work and inference overlap, except
-calls measured under half a millisecond, which cost less inline than the
-hand-off, and calls of a few milliseconds made while the loop has nothing
-else to do (see ``call_costs``).
+A request's whole life is here, from the version's lease to its one
+``RequestDone``: ``predict``, ``classify``, ``regress`` and ``multi_inference``
+take the model spec and the request's body (``core/requests.py``); adapters
+only decode and encode. Where a model call runs: ``core/placement.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import time
-import weakref
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
-from tfserve_lab.batching_params import check_batching_config, read_batching_parameters
-from tfserve_lab.config import BatchingConfig, ModelConfig, RequestLogging
-from tfserve_lab.core.batching import Batcher
-from tfserve_lab.core.call_costs import CallCosts
-from tfserve_lab.core.dtypes import dt_for_numpy
+from tfserve_lab.config import BatchingConfig, ModelConfig, without_version
+from tfserve_lab.core.engine_options import EngineOptions
 from tfserve_lab.core.events import EngineEvent, Observer, RequestDone, RequestLogDropped
-from tfserve_lab.core.loop import loop_is_idle
+from tfserve_lab.core.examples import (
+    CLASSIFY_METHOD,
+    PREDICT_METHOD,
+    REGRESS_METHOD,
+    InferenceTask,
+    check_tasks,
+    classification_signature,
+    classifications,
+    examples_tensor,
+    regression_signature,
+    regression_values,
+    task_signatures,
+)
+from tfserve_lab.core.model_calls import ModelCalls
 from tfserve_lab.core.registry import Registry, ServableHandle
-from tfserve_lab.core.request_log import LoggedRequest, RequestLog, Sink
+from tfserve_lab.core.request_log import LoggedRequest, RequestLog
+from tfserve_lab.core.requests import ExamplesDecoder, PredictDecoder
 from tfserve_lab.core.router import Router
-from tfserve_lab.core.servables.base import Servable
-from tfserve_lab.core.signature_text import signature_debug_string, tensor_shape_string
+from tfserve_lab.core.shadow import ShadowTraffic
 from tfserve_lab.core.types import (
     DEFAULT_SIGNATURE,
     ClassifyResult,
@@ -41,117 +45,50 @@ from tfserve_lab.core.types import (
     PredictResult,
     RegressResult,
     RequestContext,
-    SignatureInfo,
+    VersionState,
     VersionStatus,
 )
-from tfserve_lab.core.watcher import Loader, Watcher, WatcherOptions
-from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
+from tfserve_lab.core.watcher import Loader, Watcher
+from tfserve_lab.errors import ErrorCode, FailedPrecondition, InvalidArgument, TfServeError
 
-__all__ = ["CLASSIFY_METHOD", "PREDICT_METHOD", "REGRESS_METHOD", "Engine", "EngineOptions", "ShadowRecord"]
+__all__ = ["Engine", "EngineOptions"]
 
 log = logging.getLogger("tfserve_lab")
 
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
-PREDICT_METHOD = "tensorflow/serving/predict"
+R = TypeVar("R")
+
 # The method names a predict call accepts when the method-name check is on (predict_util.cc).
 _PREDICT_METHODS = (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD)
-
-
-SHADOW_LOG_SIZE = 2000
-
-# The most batch threads a live batching change may ask for (the pool makes its threads as calls need them).
-_MAX_BATCH_THREADS = 64
-
-# TF Serving's per-model batching parameters, read from the version folder (--enable_per_model_batching_parameters).
-PER_MODEL_BATCHING_FILE = "batching_params.pbtxt"
-
-
-@dataclass(frozen=True)
-class ShadowRecord:
-    """One live request and the shadow candidate's answer to the same inputs."""
-
-    live_version: int
-    shadow_version: int
-    inputs: dict[str, np.ndarray]
-    live_outputs: dict[str, np.ndarray]
-    shadow_outputs: dict[str, np.ndarray]
-    live_runtime_s: float
-    shadow_runtime_s: float
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """How the engine loads, polls and runs models."""
-
-    watcher: WatcherOptions = field(default_factory=WatcherOptions)
-    batching: BatchingConfig | None = None
-    # With batching on: each version batches with its own batching_params.pbtxt, versions without one
-    # are not batched, and only the batch threads come from ``batching`` (TF Serving's rule).
-    per_model_batching: bool = False
-    num_model_threads: int = 4
-    # Model calls measured faster than this run on the engine loop instead of a batch thread (a
-    # hand-off costs ~0.1 ms; at 1 ms calls the overlap it buys under load is worth more).
-    inline_calls_below_s: float = 0.0005
-    allow_labels_for_unavailable: bool = False
-    # --enable_signature_method_name_check: off (TF Serving's default), classify and regress run on any
-    # signature whose inputs and outputs fit, so native TF2 models (all "predict") can be classified.
-    signature_method_name_check: bool = False
-    # Makes the sink a model's logging_config writes to (the server's PredictionLog files); None: no logging.
-    log_sink_factory: Callable[[str, RequestLogging], Sink] | None = None
+_NO_NAME = "ModelSpec has no name specified."
 
 
 class Engine:
-    """Models and versions, and the predict/classify/regress/status/metadata calls on them."""
+    """Models and versions, and the predict/classify/regress/status/metadata calls on them.
+
+    Every call that names a request raises TfServeError with TF Serving's message and code, after
+    counting the request once (a ``RequestDone`` to the observers).
+    """
 
     def __init__(self, loader: Loader, options: EngineOptions | None = None) -> None:
         self.options = options or EngineOptions()
         self._observers: list[Observer] = []
+        self._method_check = self.options.signature_method_name_check
         self.registry = Registry(
             on_event=self._emit, allow_labels_for_unavailable=self.options.allow_labels_for_unavailable
         )
-        self._per_model_batching = self.options.batching is not None and self.options.per_model_batching
-        self._model_batching: weakref.WeakKeyDictionary[Servable, BatchingConfig] = weakref.WeakKeyDictionary()
-        if self._per_model_batching:
-            loader = self._with_batching_parameters(loader)
-        self.watcher = Watcher(self.registry, loader, self.options.watcher, on_progress=self._emit)
-        self.router = Router(labels=self.registry.labels)
-        self.shadow_log: dict[str, deque[ShadowRecord]] = {}
-        self._shadow_tasks: set[asyncio.Task[None]] = set()
-        threads = self.options.batching.num_batch_threads if self.options.batching else self.options.num_model_threads
-        self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="tfserve-batch")
-        self._executor_size = max(1, threads)
-        self._extra_executors: list[ThreadPoolExecutor] = []
-        batching = self.options.batching
-        self._costs = CallCosts(self.options.inline_calls_below_s)
-        self._threaded = 0  # model calls of _run on the threads now (loop-thread only)
-        self._batcher = (
-            Batcher(batching, self._executor, self._emit, costs=self._costs) if batching is not None else None
+        self._calls = ModelCalls(
+            self.options.batching,
+            per_model_batching=self.options.per_model_batching,
+            num_model_threads=self.options.num_model_threads,
+            inline_calls_below_s=self.options.inline_calls_below_s,
+            on_batch=self._emit,
         )
-        # Batching options set while serving, per model (``set_batching``); read without a lock on the loop.
-        self._batching_overrides: dict[str, BatchingConfig] = {}
+        self.watcher = Watcher(self.registry, self._calls.loader(loader), self.options.watcher, on_progress=self._emit)
+        self.router = Router(labels=self.registry.labels)
+        self.shadow = ShadowTraffic(self.registry, self._calls.run)
         self.request_log = RequestLog(on_drop=lambda model: self._emit(RequestLogDropped(model)))
-        self._logging: dict[str, RequestLogging] = {}
 
     # -- lifecycle -----------------------------------------------------------
-
-    def _with_batching_parameters(self, loader: Loader) -> Loader:
-        """A loader that also reads a version's own batching parameters (a bad file fails the load)."""
-
-        def load(path: str) -> Servable:
-            servable = loader(path)
-            params = os.path.join(path, PER_MODEL_BATCHING_FILE)
-            if os.path.isfile(params):
-                try:
-                    config = read_batching_parameters(params)
-                    check_batching_config(config)
-                except TfServeError:
-                    servable.close()
-                    raise
-                self._model_batching[servable] = config
-            return servable
-
-        return load
 
     def add_observer(self, observer: Observer) -> None:
         """Receive every engine event (called on the thread that emits it)."""
@@ -171,29 +108,21 @@ class Engine:
 
     def load(self, models: Sequence[ModelConfig]) -> None:
         """Apply a model config and block until its aspired versions loaded or failed."""
-        self._apply_logging(models)
+        self.request_log.apply(
+            {m.name: m.logging for m in models if m.logging is not None}, self.options.log_sink_factory
+        )
         self.registry.set_models(models)
         self.watcher.poll_once()
         for model in models:
             if model.version_labels:
                 self.registry.set_labels(model.name, model.version_labels)
 
-    def _apply_logging(self, models: Sequence[ModelConfig]) -> None:
-        """Start, change or stop each model's request logging as its ``logging_config`` says (config reloads too)."""
-        wanted = {m.name: m.logging for m in models if m.logging is not None}
-        for name in set(self._logging) | set(wanted):
-            config = wanted.get(name)
-            if config == self._logging.get(name):
-                continue
-            factory = self.options.log_sink_factory
-            sink = factory(name, config) if config is not None and factory is not None else None
-            old = self.request_log.configure(name, config.sampling_rate if config is not None else 0.0, sink)
-            if old is not None:
-                old.close()
-            if config is None:
-                self._logging.pop(name, None)
-            else:
-                self._logging[name] = config
+    def undeploy(self, name: str, version: int | None = None) -> None:
+        """Stop serving a model, or one version of it while the others keep serving (``without_version``)."""
+        models = self.models()
+        known = version is not None and any(m.name == name for m in models)
+        serving = [s.version for s in self.status(name) if s.state is VersionState.AVAILABLE] if known else []
+        self.load(without_version(models, name, version, serving))
 
     def start_polling(self) -> None:
         """Watch the repositories for new and removed versions in the background."""
@@ -201,13 +130,10 @@ class Engine:
 
     def stop(self) -> None:
         """Unload everything (after requests in flight) and stop the threads."""
-        if self._batcher is not None:
-            self._batcher.close()
+        self._calls.close_batches()
         self.request_log.close()
         self.watcher.stop(unload=True)
-        self._executor.shutdown(wait=True)
-        for executor in self._extra_executors:
-            executor.shutdown(wait=True)
+        self._calls.shutdown()
 
     def models(self) -> list[ModelConfig]:
         """The configured models."""
@@ -217,11 +143,17 @@ class Engine:
 
     def acquire(self, spec: ModelSpec, headers: Mapping[str, str] | None = None) -> ServableHandle:
         """A lease on the version ``spec`` names (or the router picks); the caller releases it."""
+        if not spec.name:
+            raise InvalidArgument(_NO_NAME)
         return self.registry.acquire(self.router.route(spec, headers))
 
     def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
         """GetModelStatus: every version of a model, or the one named (TF Serving ignores labels here)."""
         return self.registry.statuses(name, version)
+
+    def labels(self, name: str) -> dict[str, int]:
+        """A model's version labels."""
+        return self.registry.labels(name)
 
     def metadata(self, spec: ModelSpec) -> MetadataResult:
         """GetModelMetadata's signature_def part for the version ``spec`` names."""
@@ -232,31 +164,174 @@ class Engine:
 
     async def predict(
         self,
-        handle: ServableHandle,
-        signature_name: str,
-        inputs: Mapping[str, np.ndarray],
+        spec: ModelSpec,
+        body: PredictDecoder,
         *,
+        headers: Mapping[str, str] | None = None,
         output_filter: Sequence[str] = (),
         context: RequestContext | None = None,
     ) -> PredictResult:
-        """Run a signature on named inputs; ``output_filter`` limits the outputs."""
-        key = signature_name
+        """Run the signature ``body`` names on its inputs; ``output_filter`` limits the outputs."""
+        return await self._serve("predict", spec, body, headers, context, self._predict, body, tuple(output_filter))
+
+    async def classify(
+        self,
+        spec: ModelSpec,
+        body: ExamplesDecoder,
+        *,
+        headers: Mapping[str, str] | None = None,
+        context: RequestContext | None = None,
+    ) -> ClassifyResult:
+        """Run a classification signature on serialized tf.Examples."""
+        result = await self._serve("classify", spec, body, headers, context, self._on_examples, body, CLASSIFY_METHOD)
+        assert isinstance(result, ClassifyResult)
+        return result
+
+    async def regress(
+        self,
+        spec: ModelSpec,
+        body: ExamplesDecoder,
+        *,
+        headers: Mapping[str, str] | None = None,
+        context: RequestContext | None = None,
+    ) -> RegressResult:
+        """Run a regression signature on serialized tf.Examples."""
+        result = await self._serve("regress", spec, body, headers, context, self._on_examples, body, REGRESS_METHOD)
+        assert isinstance(result, RegressResult)
+        return result
+
+    async def multi_inference(
+        self,
+        spec: ModelSpec,
+        tasks: Sequence[InferenceTask],
+        body: ExamplesDecoder,
+        *,
+        headers: Mapping[str, str] | None = None,
+        context: RequestContext | None = None,
+    ) -> list[ClassifyResult | RegressResult]:
+        """Run several classify and regress signatures of one version on the same tf.Examples, in task order.
+
+        Every task is checked before any runs, as TF Serving's MultiInference does.
+        """
+        return await self._serve(
+            "multi_inference",
+            spec,
+            body,
+            headers,
+            context,
+            self._multi_inference,
+            tasks,
+            body,
+            check=lambda: check_tasks(tasks),
+        )
+
+    async def _serve(
+        self,
+        method: str,
+        spec: ModelSpec,
+        body: PredictDecoder | ExamplesDecoder,
+        headers: Mapping[str, str] | None,
+        context: RequestContext | None,
+        work: Callable[..., Awaitable[tuple[R, int, float]]],
+        *args: Any,
+        check: Callable[[], None] | None = None,
+    ) -> R:
+        """One request from its first check to its accounting: ``work`` runs holding the version's lease.
+
+        ``work`` returns the result, the examples (rows) it ran and the model's runtime.
+        """
+        signature = spec.signature_name
+        handle: ServableHandle | None = None
         try:
-            key, info = handle.signature(signature_name)
-            if self.options.signature_method_name_check and info.method_name not in _PREDICT_METHODS:
-                raise TfServeError(
-                    f"Expected prediction signature method_name to be one of {{{', '.join(_PREDICT_METHODS)}}}. "
-                    f"Was: {info.method_name}",
-                    code=ErrorCode.INTERNAL,
-                )
-            started = time.perf_counter()
-            outputs = await self._run(handle, key, inputs, output_filter or None)
-            runtime = time.perf_counter() - started
+            if not spec.name:
+                raise InvalidArgument(_NO_NAME)  # before the other checks, as ServerCore refuses it
+            if check is not None:
+                check()
+            signature = body.signature_name() or DEFAULT_SIGNATURE
+            with self.acquire(spec, headers) as handle:
+                result, examples, runtime = await work(handle, signature, *args)
         except TfServeError as exc:
-            self._done(handle, key, "predict", context, exc.code)
-            exc.recorded = True
+            self._done(spec, handle, signature, method, context, exc.code)
             raise
-        self._done(handle, key, "predict", context, ErrorCode.OK, _batch_size(inputs), runtime)
+        self._done(spec, handle, signature, method, context, ErrorCode.OK, examples, runtime)
+        return result
+
+    async def _predict(
+        self, handle: ServableHandle, key: str, body: PredictDecoder, output_filter: tuple[str, ...]
+    ) -> tuple[PredictResult, int, float]:
+        info = handle.servable.signatures.get(key)
+        inputs = body.inputs(key, info)
+        if info is None:
+            raise FailedPrecondition(f'Serving signature key "{key}" not found.')
+        if self.options.signature_method_name_check and info.method_name not in _PREDICT_METHODS:
+            raise TfServeError(
+                f"Expected prediction signature method_name to be one of {{{', '.join(_PREDICT_METHODS)}}}. "
+                f"Was: {info.method_name}",
+                code=ErrorCode.INTERNAL,
+            )
+        started = time.perf_counter()
+        outputs = await self._calls.run(handle, key, inputs, output_filter or None)
+        runtime = time.perf_counter() - started
+        self._log(handle, key, "predict", inputs, outputs, output_filter)
+        candidate = self.router.shadow(handle.model)
+        if candidate is not None and candidate != handle.version and not output_filter:
+            self.shadow.send(handle, candidate, key, inputs, outputs, runtime)
+        return PredictResult(handle.model, handle.version, key, outputs), _batch_size(inputs), runtime
+
+    async def _on_examples(
+        self, handle: ServableHandle, key: str, body: ExamplesDecoder, method: str
+    ) -> tuple[ClassifyResult | RegressResult, int, float]:
+        check = classification_signature if method == CLASSIFY_METHOD else regression_signature
+        check(handle.servable.signatures, key, method_check=self._method_check)
+        examples = body.examples()
+        result, runtime = await self._run_examples(handle, key, method, examples)
+        kind = "classify" if method == CLASSIFY_METHOD else "regress"
+        self._log(handle, key, kind, {"examples": list(examples)}, result)
+        return result, len(examples), runtime
+
+    async def _multi_inference(
+        self, handle: ServableHandle, key: str, tasks: Sequence[InferenceTask], body: ExamplesDecoder
+    ) -> tuple[list[ClassifyResult | RegressResult], int, float]:
+        keys = task_signatures(handle.servable.signatures, tasks, method_check=self._method_check)
+        examples = body.examples()
+        results: list[ClassifyResult | RegressResult] = []
+        runtime = 0.0
+        for (_, _, method), signature in zip(tasks, keys, strict=True):
+            result, seconds = await self._run_examples(handle, signature, method, examples)
+            results.append(result)
+            runtime += seconds
+        if self.request_log.active:
+            # One multi_inference_log record for the request, as TF Serving logs it.
+            answers = [
+                ("classify" if isinstance(r, ClassifyResult) else "regress", r.signature_name, r) for r in results
+            ]
+            self._log(handle, keys[0], "multi_inference", {"examples": list(examples)}, answers)
+        return results, len(examples), runtime
+
+    async def _run_examples(
+        self, handle: ServableHandle, key: str, method: str, examples: Sequence[bytes]
+    ) -> tuple[ClassifyResult | RegressResult, float]:
+        """One classify or regress call on checked signature ``key``, its outputs checked as TF Serving does."""
+        started = time.perf_counter()
+        tensor = examples_tensor(examples)
+        outputs = await self._calls.run(handle, key, {"inputs": tensor}, None)
+        runtime = time.perf_counter() - started
+        if method == CLASSIFY_METHOD:
+            classes, scores = classifications(outputs, len(examples))
+            return ClassifyResult(handle.model, handle.version, key, classes, scores), runtime
+        values = regression_values(outputs["outputs"], len(examples))
+        return RegressResult(handle.model, handle.version, key, values), runtime
+
+    def _log(
+        self,
+        handle: ServableHandle,
+        key: str,
+        method: str,
+        inputs: Mapping[str, object],
+        result: object,
+        output_filter: tuple[str, ...] = (),
+    ) -> None:
+        """Offer the request to its model's request logs (the record is only built when one samples it)."""
         if self.request_log.active:
             self.request_log.offer(
                 handle.model,
@@ -264,235 +339,32 @@ class Engine:
                     handle.model,
                     handle.version,
                     key,
-                    "predict",
+                    method,
                     dict(inputs),
-                    outputs,
+                    result,
                     sampling_rate=rate,
-                    output_filter=tuple(output_filter),
+                    output_filter=output_filter,
                 ),
             )
-        candidate = self.router.shadow(handle.model)
-        if candidate is not None and candidate != handle.version and not output_filter:
-            self._start_shadow(handle, candidate, key, inputs, outputs, runtime)
-        return PredictResult(handle.model, handle.version, key, outputs)
-
-    def _start_shadow(
-        self,
-        live: ServableHandle,
-        candidate: int,
-        signature: str,
-        inputs: Mapping[str, np.ndarray],
-        outputs: dict[str, np.ndarray],
-        runtime: float,
-    ) -> None:
-        """Send a copy of a live request to the shadow candidate; its answer is only recorded."""
-
-        async def run() -> None:
-            try:
-                with self.registry.acquire(ModelSpec(live.model, candidate)) as handle:
-                    _, info = handle.signature(signature)
-                    feed = dict(inputs)
-                    if len(feed) == 1 and len(info.inputs) == 1 and next(iter(feed)) not in info.inputs:
-                        # One input under another name (Keras numbers unnamed inputs per process).
-                        feed = {next(iter(info.inputs)): next(iter(feed.values()))}
-                    started = time.perf_counter()
-                    shadow_outputs = await self._run(handle, signature, feed, None)
-                    elapsed = time.perf_counter() - started
-            except TfServeError as exc:
-                log.warning("Shadow request to %s version %d failed: %s", live.model, candidate, exc.message)
-                return
-            records = self.shadow_log.setdefault(live.model, deque(maxlen=SHADOW_LOG_SIZE))
-            records.append(
-                ShadowRecord(live.version, candidate, dict(inputs), outputs, shadow_outputs, runtime, elapsed)
-            )
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._shadow_tasks.add(task)
-        task.add_done_callback(self._shadow_tasks.discard)
-
-    async def classify(
-        self,
-        handle: ServableHandle,
-        signature_name: str,
-        examples: Sequence[bytes],
-        *,
-        context: RequestContext | None = None,
-        log: bool = True,
-    ) -> ClassifyResult:
-        """Run a classification signature on serialized tf.Examples."""
-        key = signature_name or DEFAULT_SIGNATURE
-        try:
-            self.classification_signature(handle, key)
-            started = time.perf_counter()
-            outputs = await self._run(handle, key, {"inputs": _examples_tensor(examples)}, None)
-            runtime = time.perf_counter() - started
-            classes, scores = _classifications(outputs, len(examples))
-        except TfServeError as exc:
-            self._done(handle, key, "classify", context, exc.code)
-            exc.recorded = True
-            raise
-        self._done(handle, key, "classify", context, ErrorCode.OK, len(examples), runtime)
-        result = ClassifyResult(handle.model, handle.version, key, classes, scores)
-        if log and self.request_log.active:
-            self.request_log.offer(
-                handle.model, lambda rate: _examples_record(handle, key, "classify", examples, result, rate)
-            )
-        return result
-
-    async def regress(
-        self,
-        handle: ServableHandle,
-        signature_name: str,
-        examples: Sequence[bytes],
-        *,
-        context: RequestContext | None = None,
-        log: bool = True,
-    ) -> RegressResult:
-        """Run a regression signature on serialized tf.Examples."""
-        key = signature_name or DEFAULT_SIGNATURE
-        try:
-            self.regression_signature(handle, key)
-            started = time.perf_counter()
-            outputs = await self._run(handle, key, {"inputs": _examples_tensor(examples)}, None)
-            runtime = time.perf_counter() - started
-            values = _regression_values(outputs["outputs"], len(examples))
-        except TfServeError as exc:
-            self._done(handle, key, "regress", context, exc.code)
-            exc.recorded = True
-            raise
-        self._done(handle, key, "regress", context, ErrorCode.OK, len(examples), runtime)
-        result = RegressResult(handle.model, handle.version, key, values)
-        if log and self.request_log.active:
-            self.request_log.offer(
-                handle.model, lambda rate: _examples_record(handle, key, "regress", examples, result, rate)
-            )
-        return result
-
-    def classification_signature(self, handle: ServableHandle, key: str) -> SignatureInfo:
-        """The signature a classify call runs, checked as TF Serving's ``PreProcessClassification`` does."""
-        info = self._examples_signature(handle, key, CLASSIFY_METHOD, "classification")
-        if len(info.outputs) not in (1, 2):
-            raise InvalidArgument(f"Expected one or two output Tensors, found {len(info.outputs)}")
-        if "inputs" not in info.inputs:
-            raise InvalidArgument(f"No classification inputs found in SignatureDef: {signature_debug_string(info)}")
-        if "classes" not in info.outputs and "scores" not in info.outputs:
-            raise InvalidArgument(
-                'Expected classification signature outputs to contain at least one of "classes" or "scores". '
-                f"Signature was: {signature_debug_string(info)}"
-            )
-        return info
-
-    def regression_signature(self, handle: ServableHandle, key: str) -> SignatureInfo:
-        """The signature a regress call runs, checked as TF Serving's ``PreProcessRegression`` does."""
-        info = self._examples_signature(handle, key, REGRESS_METHOD, "regression")
-        if len(info.outputs) != 1:
-            raise InvalidArgument("Expected one output Tensor.")
-        if "inputs" not in info.inputs:
-            raise InvalidArgument(f"No regression inputs found in SignatureDef: {signature_debug_string(info)}")
-        if "outputs" not in info.outputs:
-            raise InvalidArgument(f"No regression outputs found in SignatureDef: {signature_debug_string(info)}")
-        return info
-
-    def _examples_signature(self, handle: ServableHandle, key: str, method: str, kind: str) -> SignatureInfo:
-        info = handle.servable.signatures.get(key)
-        if info is None:
-            raise InvalidArgument(f"No signature was found with the name: {key}")
-        if self.options.signature_method_name_check and info.method_name != method:
-            raise InvalidArgument(f"Expected {kind} signature method_name to be {method}. Was: {info.method_name}")
-        if len(info.inputs) != 1:
-            raise InvalidArgument("Expected one input Tensor.")
-        return info
-
-    async def _run(
-        self,
-        handle: ServableHandle,
-        signature_name: str,
-        inputs: Mapping[str, np.ndarray],
-        output_keys: Sequence[str] | None,
-    ) -> dict[str, np.ndarray]:
-        batcher = self._batcher
-        if batcher is not None:
-            override = self._batching_overrides.get(handle.model) if self._batching_overrides else None
-            if override is not None:
-                return await batcher.submit(handle, signature_name, inputs, output_keys, override)
-            if not self._per_model_batching:
-                return await batcher.submit(handle, signature_name, inputs, output_keys)
-            config = self._model_batching.get(handle.servable)
-            if config is not None:
-                return await batcher.submit(handle, signature_name, inputs, output_keys, config)
-        key = (id(handle.servable), signature_name)
-        costs = self._costs
-        if costs.cheap(key) or (
-            # Nothing to overlap with: the hand-off to a thread would only add its own cost.
-            batcher is None
-            and not self._threaded
-            and costs.idle_inline(key)
-            and loop_is_idle(asyncio.get_running_loop())
-        ):
-            started = time.perf_counter()
-            try:
-                return handle.servable.run(signature_name, inputs, output_keys)
-            finally:
-                costs.record(key, time.perf_counter() - started)
-        self._threaded += 1
-        try:
-            outputs, seconds = await asyncio.get_running_loop().run_in_executor(
-                self._executor, _timed, handle.servable.run, signature_name, inputs, output_keys
-            )
-        finally:
-            self._threaded -= 1
-        costs.record(key, seconds)
-        return outputs
 
     def set_batching(self, model: str, config: BatchingConfig | None) -> None:
-        """Batch ``model``'s requests with ``config`` from now on (None: back to the start-up options); loop thread.
-
-        Requests already queued finish with the options they were queued under. ``num_batch_threads``
-        is the engine's, as TF Serving's batch threads are shared by every model: it applies to all.
-
-        Raises:
-            ConfigError: options TF Serving would refuse.
-        """
-        if config is None:
-            self._batching_overrides.pop(model, None)
-            if self._batcher is not None and self.options.batching is not None:
-                self._batcher.set_threads(self.options.batching.num_batch_threads)
-            return
-        check_batching_config(config)
-        threads = min(config.num_batch_threads, _MAX_BATCH_THREADS)
-        if self._batcher is None:
-            self._batcher = Batcher(config, self._batch_executor(), self._emit, costs=self._costs)
-        elif threads > self._executor_size and not self._extra_executors:
-            # More threads than the start-up pool has: batches go to a larger pool from now on.
-            self._batcher.use_executor(self._batch_executor())
-        self._batcher.set_threads(threads)
-        self._batching_overrides[model] = config
+        """Batch ``model``'s requests with ``config`` from now on (None: the start-up options); see ``ModelCalls``."""
+        self._calls.set_batching(model, config)
 
     def batching(self, model: str) -> BatchingConfig | None:
         """The batching options ``model``'s requests get now (None: not batched)."""
-        override = self._batching_overrides.get(model)
-        return override if override is not None else self.options.batching
+        return self._calls.batching(model)
 
-    def _batch_executor(self) -> ThreadPoolExecutor:
-        """Threads for batches when batching is first turned on while serving (made as calls need them)."""
-        executor = ThreadPoolExecutor(max_workers=_MAX_BATCH_THREADS, thread_name_prefix="tfserve-batch")
-        self._extra_executors.append(executor)
-        return executor
+    # -- accounting ----------------------------------------------------------
 
-    def record_failure(self, spec: ModelSpec, method: str, context: RequestContext | None, exc: TfServeError) -> None:
-        """Count a request that failed before the engine ran it (bad body, unknown model), once."""
-        if exc.recorded:
-            return
-        exc.recorded = True
-        self._emit(
-            RequestDone(
-                spec.name, spec.version, spec.signature_name, method, _protocol(context), exc.code, _elapsed(context)
-            )
-        )
+    def count_expired(self, spec: ModelSpec, method: str, context: RequestContext) -> None:
+        """Count a request whose deadline ended it inside the engine (cancelled there, so not counted yet)."""
+        self._done(spec, None, spec.signature_name, method, context, ErrorCode.DEADLINE_EXCEEDED)
 
     def _done(
         self,
-        handle: ServableHandle,
+        spec: ModelSpec,
+        handle: ServableHandle | None,
         signature: str,
         method: str,
         context: RequestContext | None,
@@ -501,105 +373,13 @@ class Engine:
         runtime: float = 0.0,
     ) -> None:
         if self._observers:
-            self._emit(
-                RequestDone(
-                    handle.model,
-                    handle.version,
-                    signature,
-                    method,
-                    _protocol(context),
-                    code,
-                    _elapsed(context),
-                    runtime_s=runtime,
-                    examples=examples,
-                )
-            )
-
-
-def _timed(
-    run: Callable[[str, Mapping[str, np.ndarray], Sequence[str] | None], dict[str, np.ndarray]],
-    signature: str,
-    inputs: Mapping[str, np.ndarray],
-    output_keys: Sequence[str] | None,
-) -> tuple[dict[str, np.ndarray], float]:
-    """Run a model call on a batch thread and measure it there (queueing excluded)."""
-    started = time.perf_counter()
-    outputs = run(signature, inputs, output_keys)
-    return outputs, time.perf_counter() - started
-
-
-def _protocol(context: RequestContext | None) -> str:
-    return context.protocol if context is not None else "python"
-
-
-def _elapsed(context: RequestContext | None) -> float:
-    return time.perf_counter() - context.started if context is not None and context.started else 0.0
+            model, version = (handle.model, handle.version) if handle is not None else (spec.name, spec.version)
+            protocol, started = (context.protocol, context.started) if context is not None else ("python", 0.0)
+            latency = time.perf_counter() - started if started else 0.0
+            self._emit(RequestDone(model, version, signature, method, protocol, code, latency, runtime, examples))
 
 
 def _batch_size(inputs: Mapping[str, np.ndarray]) -> int:
     for array in inputs.values():
         return int(array.shape[0]) if array.ndim else 1
     return 0
-
-
-def _examples_record(
-    handle: ServableHandle, signature: str, method: str, examples: Sequence[bytes], result: object, rate: float
-) -> LoggedRequest:
-    return LoggedRequest(
-        handle.model, handle.version, signature, method, {"examples": list(examples)}, result, sampling_rate=rate
-    )
-
-
-def _examples_tensor(examples: Sequence[bytes]) -> np.ndarray:
-    if not examples:
-        raise InvalidArgument("Input is empty.")
-    tensor = np.empty(len(examples), dtype=object)
-    tensor[:] = list(examples)
-    return tensor
-
-
-def _classifications(outputs: Mapping[str, np.ndarray], count: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The classes and scores outputs, checked as ``PostProcessClassificationResult`` checks them."""
-    checked: dict[str, np.ndarray] = {}
-    for name, dtype in (("classes", "DT_STRING"), ("scores", "DT_FLOAT")):
-        array = outputs.get(name)
-        if array is None:
-            continue
-        if array.ndim != 2:
-            raise InvalidArgument(
-                f"Expected Tensor shape: [batch_size num_classes] but got {tensor_shape_string(array.shape)}"
-            )
-        actual = _dtype_name(array)
-        if actual != dtype:
-            raise InvalidArgument(f"Expected {name} Tensor of {dtype}. Got: {actual}")
-        if array.shape[0] != count:
-            raise InvalidArgument(f"Expected {name} output batch size of {count}. Got: {array.shape[0]}")
-        checked[name] = array
-    classes, scores = checked.get("classes"), checked.get("scores")
-    if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
-        raise InvalidArgument(
-            f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}"
-        )
-    return classes, scores
-
-
-def _regression_values(array: np.ndarray, count: int) -> np.ndarray:
-    """A regression output, [batch_size] or [batch_size, 1], as [batch_size] (``PostProcessRegressionResult``)."""
-    if not (array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1)):
-        raise InvalidArgument(
-            "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
-            f"{tensor_shape_string(array.shape)}"
-        )
-    if array.shape[0] != count:
-        raise InvalidArgument(f"Input batch size did not match output batch size: {count} vs. {array.shape[0]}")
-    actual = _dtype_name(array)
-    if actual != "DT_FLOAT":
-        raise InvalidArgument(f"Expected output Tensor of DT_FLOAT.  Got: {actual}")
-    return array.reshape(count)
-
-
-def _dtype_name(array: np.ndarray) -> str:
-    try:
-        return dt_for_numpy(array.dtype)
-    except KeyError:
-        return "DT_" + str(array.dtype.name).upper()

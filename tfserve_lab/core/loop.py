@@ -14,7 +14,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["EngineLoop", "loop_is_idle"]
+__all__ = ["EngineLoop"]
 
 T = TypeVar("T")
 
@@ -43,19 +43,6 @@ class _GilFriendlySelector(selectors.DefaultSelector):
             return super().select(timeout)
         finally:
             self._last_poll = time.perf_counter()
-
-
-def loop_is_idle(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether ``loop`` has no other callback ready and no I/O waiting (False when it cannot tell).
-
-    Asks the loop's ready queue and polls its selector without blocking; the
-    selector is level-triggered, so the poll takes nothing away from the loop.
-    """
-    ready = getattr(loop, "_ready", None)
-    selector = getattr(loop, "_selector", None)
-    if ready is None or selector is None:
-        return False  # not a selector loop: assume busy
-    return not ready and not selector.select(0)
 
 
 class EngineLoop:

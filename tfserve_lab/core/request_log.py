@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from tfserve_lab.config import RequestLogging
+
 __all__ = ["LoggedRequest", "QueueSink", "RequestLog", "Sink", "stack"]
 
 log = logging.getLogger("tfserve_lab")
@@ -129,6 +131,7 @@ class RequestLog:
     def __init__(self, on_drop: Callable[[str], None] | None = None, seed: int | None = None) -> None:
         self._lock = threading.Lock()
         self._configured: dict[str, tuple[float, Sink]] = {}
+        self._applied: dict[str, RequestLogging] = {}  # the logging_config behind each configured sink
         self._taps: dict[str, list[_Tap]] = {}
         self._random = random.Random(seed)
         self._on_drop = on_drop
@@ -142,6 +145,26 @@ class RequestLog:
                 self._configured[model] = (rate, sink)
             self._refresh()
         return old[1] if old is not None else None
+
+    def apply(
+        self, wanted: Mapping[str, RequestLogging], make_sink: Callable[[str, RequestLogging], Sink] | None
+    ) -> None:
+        """Start, change or stop each model's ``logging_config`` as ``wanted`` says (a model left out stops).
+
+        A model whose config did not change keeps its sink; a replaced sink is closed (flushed).
+        """
+        for name in set(self._applied) | set(wanted):
+            config = wanted.get(name)
+            if config == self._applied.get(name):
+                continue
+            sink = make_sink(name, config) if config is not None and make_sink is not None else None
+            old = self.configure(name, config.sampling_rate if config is not None else 0.0, sink)
+            if old is not None:
+                old.close()
+            if config is None:
+                self._applied.pop(name, None)
+            else:
+                self._applied[name] = config
 
     def configured(self) -> dict[str, tuple[float, Sink]]:
         """The models logged by configuration, with their rate and sink."""

@@ -1,12 +1,12 @@
-"""Where Engine runs a model call: inline on its loop, or on a batch thread."""
+"""Where a model call runs (``core/placement.py``): inline on the engine loop, or on a model thread."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +14,12 @@ import pytest
 
 from tfserve_lab.config import ModelConfig
 from tfserve_lab.core.engine import Engine, EngineOptions
-from tfserve_lab.core.loop import loop_is_idle
+from tfserve_lab.core.placement import CallPlacement
+from tfserve_lab.core.requests import ArrayInputs
 from tfserve_lab.core.servables.callable import CallableServable, tensor_info
 from tfserve_lab.core.types import ModelSpec, SignatureInfo
 from tfserve_lab.core.watcher import WatcherOptions
+from tfserve_lab.errors import Unavailable
 
 SIG = SignatureInfo("tensorflow/serving/predict", {"x": tensor_info("x:0")}, {"y": tensor_info("y:0")})
 LIMIT = 0.001  # inline_calls_below_s: a 3 ms call is not cheap, but short enough to run inline when idle
@@ -56,8 +58,7 @@ def serve(model: SleepyModel, repo: Path, requests: Callable[[Engine], Awaitable
 
 
 async def predict(engine: Engine) -> float:
-    with engine.acquire(ModelSpec("m")) as handle:
-        result = await engine.predict(handle, "", {"x": np.array([[1.0]], np.float32)})
+    result = await engine.predict(ModelSpec("m"), ArrayInputs({"x": np.array([[1.0]], np.float32)}))
     return float(result.outputs["y"][0, 0])
 
 
@@ -85,7 +86,8 @@ def test_concurrent_calls_keep_the_threads(repo: Path) -> None:
         assert await asyncio.gather(predict(engine), predict(engine), predict(engine)) == [2.0] * 3
 
     serve(model, repo, measured_then_concurrent)
-    # The other requests are ready to run (or a call is on a thread): overlap wins, no call blocks the loop.
+    # The other requests were ready on the loop: they reach the engine before the first call would run
+    # inline, so overlap wins and no call blocks the loop.
     assert on_threads(model.threads) == [True] * 4
 
 
@@ -100,24 +102,26 @@ def test_long_calls_never_block_the_loop(repo: Path) -> None:
     assert on_threads(model.threads) == [True] * 3
 
 
-def test_loop_is_idle_sees_ready_callbacks_and_waiting_io() -> None:
-    async def check() -> None:
-        loop = asyncio.get_running_loop()
-        assert loop_is_idle(loop)
-        loop.call_soon(lambda: None)
-        assert not loop_is_idle(loop)
-        await asyncio.sleep(0)
-        assert loop_is_idle(loop)
-        ours, theirs = socket.socketpair()
-        loop.add_reader(ours, ours.recv, 1)
-        try:
-            theirs.send(b"x")  # readable now; the loop has not had a turn to read it
-            assert not loop_is_idle(loop)
-            await asyncio.sleep(0.01)
-            assert loop_is_idle(loop)
-        finally:
-            loop.remove_reader(ours)
-            ours.close()
-            theirs.close()
+def test_a_cheap_call_runs_inline_and_a_shut_down_pool_refuses_the_rest() -> None:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfserve-batch")
+    placement = CallPlacement(pool, inline_below_s=LIMIT)
+    threads: list[str] = []
 
-    asyncio.run(check())
+    def job() -> int:
+        threads.append(threading.current_thread().name)
+        return 7
+
+    async def calls() -> None:
+        assert await placement.run("k", job, lambda: False) == 7  # unmeasured: a thread
+        assert await placement.run("k", job, lambda: False) == 7  # measured cheap: inline
+        pool.shutdown()
+        with pytest.raises(Unavailable) as info:
+            await placement.run("slow", job, lambda: False)
+        assert info.value.message == "The model threads are shut down; the server is stopping."
+        # A batch measured cheap still runs inline: its future is done when start returns.
+        future = placement.start("k", job, lambda: 0.0)
+        assert future.done()
+        assert future.result() == 7
+
+    asyncio.run(calls())
+    assert on_threads(threads) == [True, False, False]

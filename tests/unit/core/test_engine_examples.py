@@ -11,6 +11,7 @@ import pytest
 
 from tfserve_lab.config import ModelConfig
 from tfserve_lab.core.engine import Engine, EngineOptions
+from tfserve_lab.core.requests import ArrayInputs, ExampleList
 from tfserve_lab.core.servables.callable import CallableServable, tensor_info
 from tfserve_lab.core.signature_text import signature_debug_string, tensor_shape_string
 from tfserve_lab.core.types import ModelSpec, SignatureInfo
@@ -34,9 +35,8 @@ def serve(tmp_path: Path, signatures: dict[str, tuple[SignatureInfo, Outputs]], 
 
 
 def call(engine: Engine, method: str, signature: str, count: int = 2) -> object:
-    with engine.acquire(ModelSpec("m")) as handle:
-        run = engine.classify if method == "classify" else engine.regress
-        return asyncio.run(run(handle, signature, [b""] * count))
+    run = engine.classify if method == "classify" else engine.regress
+    return asyncio.run(run(ModelSpec("m"), ExampleList([b""] * count, signature)))
 
 
 def scores(n: int) -> Mapping[str, np.ndarray]:
@@ -70,8 +70,8 @@ def test_with_the_check_predict_refuses_other_method_names(tmp_path: Path) -> No
     engine = serve(
         tmp_path, {"serving_default": (signature, lambda n: {"y": np.zeros((n, 1), np.float32)})}, check=True
     )
-    with engine.acquire(ModelSpec("m")) as handle, pytest.raises(TfServeError) as info:
-        asyncio.run(engine.predict(handle, "", {"x": np.zeros((1, 1), np.float32)}))
+    with pytest.raises(TfServeError) as info:
+        asyncio.run(engine.predict(ModelSpec("m"), ArrayInputs({"x": np.zeros((1, 1), np.float32)})))
     assert info.value.code is ErrorCode.INTERNAL
     assert info.value.message == (
         "Expected prediction signature method_name to be one of {tensorflow/serving/predict, "

@@ -13,6 +13,7 @@ import pytest
 
 from tfserve_lab.config import ModelConfig, VersionPolicy
 from tfserve_lab.core.engine import Engine, EngineOptions
+from tfserve_lab.core.requests import ArrayInputs
 from tfserve_lab.core.servables.callable import CallableServable, tensor_info
 from tfserve_lab.core.types import ModelSpec, SignatureInfo, VersionState
 from tfserve_lab.core.watcher import WatcherOptions
@@ -58,8 +59,7 @@ def make_engine(retries: int = 0) -> tuple[Engine, FolderLoader]:
 
 
 def predict(engine: Engine, spec: ModelSpec, x: float = 1.0) -> tuple[int, float]:
-    with engine.acquire(spec) as handle:
-        result = asyncio.run(engine.predict(handle, "", {"x": np.array([[x]], np.float32)}))
+    result = asyncio.run(engine.predict(spec, ArrayInputs({"x": np.array([[x]], np.float32)})))
     return result.version, float(result.outputs["y"][0, 0])
 
 

@@ -12,10 +12,11 @@ from tfserve_lab.config import ModelConfig, RequestLogging
 from tfserve_lab.core.engine import Engine, EngineOptions
 from tfserve_lab.core.events import RequestLogDropped
 from tfserve_lab.core.request_log import LoggedRequest, QueueSink, RequestLog
+from tfserve_lab.core.requests import ArrayInputs
 from tfserve_lab.core.servables.callable import CallableServable, tensor_info
 from tfserve_lab.core.types import ModelSpec, SignatureInfo
 from tfserve_lab.core.watcher import WatcherOptions
-from tfserve_lab.metrics.collectors import EngineMetrics
+from tfserve_lab.metrics.engine_metrics import EngineMetrics
 
 SIG = SignatureInfo("tensorflow/serving/predict", {"x": tensor_info("x:0")}, {"y": tensor_info("y:0")})
 
@@ -57,11 +58,10 @@ def predict(engine: Engine, count: int) -> float:
     async def run() -> float:
         slowest = 0.0
         for i in range(count):
-            with engine.acquire(ModelSpec("m")) as handle:
-                started = time.perf_counter()
-                result = await engine.predict(handle, "", {"x": np.array([[float(i)]], np.float32)})
-                slowest = max(slowest, time.perf_counter() - started)
-                assert float(result.outputs["y"][0, 0]) == 2.0 * i
+            started = time.perf_counter()
+            result = await engine.predict(ModelSpec("m"), ArrayInputs({"x": np.array([[float(i)]], np.float32)}))
+            slowest = max(slowest, time.perf_counter() - started)
+            assert float(result.outputs["y"][0, 0]) == 2.0 * i
         return slowest
 
     return asyncio.run(run())

@@ -20,6 +20,7 @@ from tensorflow_serving.apis import (
     get_model_status_pb2,
     inference_pb2,
     model_management_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -28,9 +29,8 @@ from tensorflow_serving.apis import (
 
 from tfserve_lab.config import ModelConfig, models_from_proto
 from tfserve_lab.core.dtypes import DT_NAME, DT_NUMBER, NUMPY_BY_DT
-from tfserve_lab.core.engine import CLASSIFY_METHOD, REGRESS_METHOD, Engine
-from tfserve_lab.core.request_log import LoggedRequest
-from tfserve_lab.core.types import DEFAULT_SIGNATURE, ModelSpec, RequestContext
+from tfserve_lab.core.engine import Engine
+from tfserve_lab.core.types import DEFAULT_SIGNATURE, ClassifyResult, ModelSpec, RequestContext, SignatureInfo
 from tfserve_lab.errors import ErrorCode, InvalidArgument, TfServeError
 from tfserve_lab.protocol.grpc.codec import fill_tensor_proto, tensor_proto_to_ndarray
 from tfserve_lab.protocol.grpc.metadata import signature_def_map
@@ -52,8 +52,6 @@ async def _abort(context: grpc.aio.ServicerContext, exc: TfServeError) -> None:
 
 
 def _spec(proto: Any) -> ModelSpec:
-    if not proto.name:
-        raise InvalidArgument("ModelSpec has no name specified.")
     choice = proto.WhichOneof("version_choice")
     version = proto.version.value if choice == "version" else None
     label = proto.version_label if choice == "version_label" else None
@@ -86,6 +84,48 @@ def serialized_examples(proto: Any) -> list[bytes]:
     raise InvalidArgument("Input is empty.")
 
 
+class _Tensors:
+    """A PredictRequest's input TensorProtos, decoded when the engine asks (``PredictDecoder``)."""
+
+    __slots__ = ("_limit", "_request")
+
+    def __init__(self, request: Any, limit: int) -> None:
+        self._request = request
+        self._limit = limit
+
+    def signature_name(self) -> str:
+        return str(self._request.model_spec.signature_name)
+
+    def inputs(self, key: str, signature: SignatureInfo | None) -> dict[str, np.ndarray]:
+        if signature is None:
+            return {}  # TF Serving refuses the signature before it parses a tensor: the engine does
+        inputs = {}
+        for alias, tensor in self._request.inputs.items():
+            _check_tensor_size(alias, tensor, self._limit)
+            try:
+                inputs[alias] = tensor_proto_to_ndarray(tensor)
+            except (InvalidArgument, ValueError, MemoryError):
+                # ValueError: shapes numpy cannot hold (rank > 64), TF Serving's "cannot parse" too.
+                raise InvalidArgument(f"tensor parsing error: {alias}") from None
+        return inputs
+
+
+class _Examples:
+    """A request's ``Input`` as serialized tf.Examples (``ExamplesDecoder``)."""
+
+    __slots__ = ("_input", "_signature_name")
+
+    def __init__(self, signature_name: str, input_proto: Any) -> None:
+        self._signature_name = signature_name
+        self._input = input_proto
+
+    def signature_name(self) -> str:
+        return self._signature_name
+
+    def examples(self) -> list[bytes]:
+        return serialized_examples(self._input)
+
+
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """tensorflow.serving.PredictionService over one engine."""
 
@@ -98,30 +138,18 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         # no decoded input may outgrow the largest message the server accepts.
         self.max_tensor_bytes = max_tensor_bytes
 
-    async def _fail(
-        self, context: grpc.aio.ServicerContext, spec: Any, method: str, ctx: RequestContext, exc: TfServeError
-    ) -> None:
-        self.engine.record_failure(ModelSpec(spec.name, signature_name=spec.signature_name), method, ctx, exc)
-        await _abort(context, exc)
-
     async def Predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         ctx = _context(context)
         try:
-            spec = _spec(request.model_spec)
-            with self.engine.acquire(spec, ctx.headers) as handle:
-                inputs = {}
-                for alias, tensor in request.inputs.items():
-                    _check_tensor_size(alias, tensor, self.max_tensor_bytes)
-                    try:
-                        inputs[alias] = tensor_proto_to_ndarray(tensor)
-                    except (InvalidArgument, ValueError, MemoryError):
-                        # ValueError: shapes numpy cannot hold (rank > 64), TF Serving's "cannot parse" too.
-                        raise InvalidArgument(f"tensor parsing error: {alias}") from None
-                result = await self.engine.predict(
-                    handle, spec.signature_name, inputs, output_filter=list(request.output_filter), context=ctx
-                )
+            result = await self.engine.predict(
+                _spec(request.model_spec),
+                _Tensors(request, self.max_tensor_bytes),
+                headers=ctx.headers,
+                output_filter=request.output_filter,
+                context=ctx,
+            )
         except TfServeError as exc:
-            await self._fail(context, request.model_spec, "predict", ctx, exc)
+            await _abort(context, exc)
         response = predict_pb2.PredictResponse()
         _fill_spec(response.model_spec, result.model_name, result.version, result.signature_name)
         for alias, array in result.outputs.items():
@@ -130,13 +158,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def Classify(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         ctx = _context(context)
+        body = _Examples(request.model_spec.signature_name, request.input)
         try:
-            spec = _spec(request.model_spec)
-            examples = serialized_examples(request.input)
-            with self.engine.acquire(spec, ctx.headers) as handle:
-                result = await self.engine.classify(handle, spec.signature_name, examples, context=ctx)
+            result = await self.engine.classify(_spec(request.model_spec), body, headers=ctx.headers, context=ctx)
         except TfServeError as exc:
-            await self._fail(context, request.model_spec, "classify", ctx, exc)
+            await _abort(context, exc)
         response = classification_pb2.ClassificationResponse()
         _fill_spec(response.model_spec, result.model_name, result.version, result.signature_name)
         fill_classifications(response.result, result.classes, result.scores)
@@ -144,59 +170,34 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def Regress(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         ctx = _context(context)
+        body = _Examples(request.model_spec.signature_name, request.input)
         try:
-            spec = _spec(request.model_spec)
-            examples = serialized_examples(request.input)
-            with self.engine.acquire(spec, ctx.headers) as handle:
-                result = await self.engine.regress(handle, spec.signature_name, examples, context=ctx)
+            result = await self.engine.regress(_spec(request.model_spec), body, headers=ctx.headers, context=ctx)
         except TfServeError as exc:
-            await self._fail(context, request.model_spec, "regress", ctx, exc)
+            await _abort(context, exc)
         response = regression_pb2.RegressionResponse()
         _fill_spec(response.model_spec, result.model_name, result.version, result.signature_name)
-        for value in result.values.tolist():
-            response.result.regressions.add(value=value)
+        _fill_regressions(response.result, result.values)
         return response
 
     async def MultiInference(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         ctx = _context(context)
-        response = inference_pb2.MultiInferenceResponse()
+        tasks = [(t.model_spec.name, t.model_spec.signature_name, t.method_name) for t in request.tasks]
+        first = request.tasks[0].model_spec if request.tasks else model_pb2.ModelSpec()
         try:
-            tasks = list(request.tasks)
-            spec = _spec(tasks[0].model_spec if tasks else request.tasks.add().model_spec)
-            _check_tasks(tasks)
-            examples = serialized_examples(request.input)
-            with self.engine.acquire(spec, ctx.headers) as handle:
-                # Every task is checked before any runs, as TF Serving's MultiInference does.
-                signatures = _task_signatures(self.engine, handle, tasks)
-                answers: list[tuple[str, str, Any]] = []
-                for task, signature in zip(tasks, signatures, strict=True):
-                    result = response.results.add()
-                    if task.method_name == CLASSIFY_METHOD:
-                        done = await self.engine.classify(handle, signature, examples, context=ctx, log=False)
-                        fill_classifications(result.classification_result, done.classes, done.scores)
-                        answers.append(("classify", signature, done))
-                    else:
-                        regression = await self.engine.regress(handle, signature, examples, context=ctx, log=False)
-                        for value in regression.values.tolist():
-                            result.regression_result.regressions.add(value=value)
-                        answers.append(("regress", signature, regression))
-                    _fill_spec(result.model_spec, handle.model, handle.version, signature)
-                if self.engine.request_log.active:
-                    # One multi_inference_log record for the request, as TF Serving logs it.
-                    self.engine.request_log.offer(
-                        handle.model,
-                        lambda rate: LoggedRequest(
-                            handle.model,
-                            handle.version,
-                            signatures[0],
-                            "multi_inference",
-                            {"examples": list(examples)},
-                            answers,
-                            sampling_rate=rate,
-                        ),
-                    )
+            results = await self.engine.multi_inference(
+                _spec(first), tasks, _Examples(first.signature_name, request.input), headers=ctx.headers, context=ctx
+            )
         except TfServeError as exc:
             await _abort(context, exc)
+        response = inference_pb2.MultiInferenceResponse()
+        for result in results:
+            answer = response.results.add()
+            if isinstance(result, ClassifyResult):
+                fill_classifications(answer.classification_result, result.classes, result.scores)
+            else:
+                _fill_regressions(answer.regression_result, result.values)
+            _fill_spec(answer.model_spec, result.model_name, result.version, result.signature_name)
         return response
 
     async def GetModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -235,39 +236,9 @@ def _check_tensor_size(alias: str, tensor: Any, limit: int) -> None:
         )
 
 
-def _check_tasks(tasks: Sequence[Any]) -> None:
-    seen: set[str] = set()
-    for task in tasks:
-        if not task.model_spec.name:
-            raise InvalidArgument("Found ModelSpec with an empty model name.")
-        if task.model_spec.name != tasks[0].model_spec.name:
-            raise InvalidArgument("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
-        signature = task.model_spec.signature_name or DEFAULT_SIGNATURE
-        if signature in seen:
-            raise InvalidArgument(f"Duplicate evaluation of signature: {signature}")
-        seen.add(signature)
-
-
-def _task_signatures(engine: Engine, handle: Any, tasks: Sequence[Any]) -> list[str]:
-    """Each MultiInference task's signature, checked as its method's pre-processing checks it."""
-    names: list[str] = []
-    input_tensor = ""
-    for task in tasks:
-        signature = task.model_spec.signature_name or DEFAULT_SIGNATURE
-        if signature not in handle.servable.signatures:
-            raise InvalidArgument(f"Requested signature not found in model graph: {signature}")
-        if task.method_name == CLASSIFY_METHOD:
-            info = engine.classification_signature(handle, signature)
-        elif task.method_name == REGRESS_METHOD:
-            info = engine.regression_signature(handle, signature)
-        else:
-            raise TfServeError(f"Unsupported signature method_name: {task.method_name}", code=ErrorCode.UNIMPLEMENTED)
-        tensor = info.inputs["inputs"].name
-        if input_tensor and tensor != input_tensor:
-            raise InvalidArgument("Input tensor must be the same for all Signatures.")
-        input_tensor = tensor
-        names.append(signature)
-    return names
+def _fill_regressions(result: Any, values: np.ndarray) -> None:
+    for value in values.tolist():
+        result.regressions.add(value=value)
 
 
 def fill_classifications(result: Any, classes: Any, scores: Any) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+import numpy as np
+
 from tfserve_lab.core.engine import Engine
-from tfserve_lab.core.types import DEFAULT_SIGNATURE, ModelSpec, RequestContext
+from tfserve_lab.core.types import ModelSpec, RequestContext, SignatureInfo
 from tfserve_lab.errors import InvalidArgument
 from tfserve_lab.protocol.rest import codec
 
@@ -59,28 +61,62 @@ def url_version(text: str | None) -> int | None:
     return version
 
 
+class _PredictJson:
+    """A ``:predict`` body, parsed when the engine asks for its signature name (``PredictDecoder``)."""
+
+    __slots__ = ("_body", "_text", "row_format")
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._text: codec.PredictText | None = None
+        self.row_format = False
+
+    def signature_name(self) -> str:
+        self._text = codec.PredictText(self._body)
+        return self._text.signature_name
+
+    def inputs(self, key: str, signature: SignatureInfo | None) -> Mapping[str, np.ndarray]:
+        if signature is None:
+            raise InvalidArgument(f'Serving signature name: "{key}" not found in signature def')
+        assert self._text is not None
+        request = self._text.decode(signature)
+        self.row_format = request.row_format
+        return request.inputs
+
+
+class _ExamplesJson:
+    """A ``:classify`` or ``:regress`` body, parsed whole when the engine asks for its signature name."""
+
+    __slots__ = ("_body", "_examples")
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._examples: list[bytes] = []
+
+    def signature_name(self) -> str:
+        request = codec.decode_examples_request(codec.parse_json_body(self._body))
+        self._examples = list(request.examples)
+        return request.signature_name
+
+    def examples(self) -> list[bytes]:
+        return self._examples
+
+
 async def answer(
     engine: Engine, call: InferenceCall, body: bytes, headers: Mapping[str, str], context: RequestContext
 ) -> bytes:
     """The JSON answer to one inference request.
 
     Raises:
-        TfServeError: TF Serving's error for the request (the engine has counted it when it ran the model).
+        TfServeError: TF Serving's error for the request (the engine has counted it).
     """
     if call.verb == "predict":
-        text = codec.PredictText(body)
-        with engine.acquire(call.spec, headers) as handle:
-            key = text.signature_name or DEFAULT_SIGNATURE
-            info = handle.servable.signatures.get(key)
-            if info is None:
-                raise InvalidArgument(f'Serving signature name: "{key}" not found in signature def')
-            request = text.decode(info)
-            result = await engine.predict(handle, key, request.inputs, context=context)
-        return codec.encode_predict_response(result.outputs, request.row_format)
-    examples = codec.decode_examples_request(codec.parse_json_body(body))
-    with engine.acquire(call.spec, headers) as handle:
-        if call.verb == "classify":
-            classified = await engine.classify(handle, examples.signature_name, examples.examples, context=context)
-            return codec.encode_classify_response(classified.classes, classified.scores)
-        regression = await engine.regress(handle, examples.signature_name, examples.examples, context=context)
-        return codec.encode_regress_response(regression.values)
+        predict = _PredictJson(body)
+        result = await engine.predict(call.spec, predict, headers=headers, context=context)
+        return codec.encode_predict_response(result.outputs, predict.row_format)
+    examples = _ExamplesJson(body)
+    if call.verb == "classify":
+        classified = await engine.classify(call.spec, examples, headers=headers, context=context)
+        return codec.encode_classify_response(classified.classes, classified.scores)
+    regression = await engine.regress(call.spec, examples, headers=headers, context=context)
+    return codec.encode_regress_response(regression.values)

@@ -35,7 +35,9 @@ from tfserve_lab.errors import ErrorCode, TfServeError
 from tfserve_lab.protocol.auth import bearer_token_matches
 from tfserve_lab.protocol.rest import codec, inference
 from tfserve_lab.protocol.rest.deadlines import Deadline, Deadlines
-from tfserve_lab.protocol.rest.handlers import DRAIN_FACTOR, HTTP_STATUS, InFlight, RestOptions, cors_headers
+from tfserve_lab.protocol.rest.http_status import HTTP_STATUS
+from tfserve_lab.protocol.rest.in_flight import InFlight
+from tfserve_lab.protocol.rest.options import DRAIN_FACTOR, RestOptions, cors_headers
 
 __all__ = ["InferenceEndpoint", "RestRouter"]
 
@@ -211,14 +213,12 @@ class _Request(tornado.httputil.HTTPMessageDelegate):
             payload = await inference.answer(endpoint.engine, call, body, self.headers, context)
             status = 200
         except TfServeError as exc:
-            endpoint.engine.record_failure(call.spec, call.verb, context, exc)
             status, payload = HTTP_STATUS.get(exc.code, 500), codec.encode_error(exc.message)
         except asyncio.CancelledError:
             if not self._timed_out:
                 raise  # the client went away: nobody to answer
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            timeout = TfServeError(_TIMED_OUT, code=ErrorCode.DEADLINE_EXCEEDED)
-            endpoint.engine.record_failure(call.spec, call.verb, context, timeout)
+            endpoint.engine.count_expired(call.spec, call.verb, context)
             status, payload = HTTP_STATUS[ErrorCode.DEADLINE_EXCEEDED], codec.encode_error(_TIMED_OUT)
         except Exception:
             log.exception("Uncaught error in POST %s", self.path)

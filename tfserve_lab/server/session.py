@@ -17,147 +17,44 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import tornado.httpserver
 
-from tfserve_lab.batching_params import read_batching_parameters
 from tfserve_lab.config import (
     BatchingConfig,
     ModelConfig,
     ServerOptions,
-    VersionPolicy,
     read_model_server_config,
-    read_session_config,
 )
-from tfserve_lab.core.engine import Engine, EngineOptions
+from tfserve_lab.core.engine import Engine
 from tfserve_lab.core.heap import HeapFreezer
 from tfserve_lab.core.loop import EngineLoop
 from tfserve_lab.core.repository import version_path
 from tfserve_lab.core.servables.base import Servable
-from tfserve_lab.core.types import VersionState
-from tfserve_lab.core.watcher import WatcherOptions
 from tfserve_lab.errors import ConfigError, ErrorCode, TfServeError
-from tfserve_lab.metrics.collectors import EngineMetrics
-from tfserve_lab.metrics.monitoring import MonitoringSettings, read_monitoring_config
+from tfserve_lab.metrics.engine_metrics import EngineMetrics
+from tfserve_lab.metrics.monitoring import MonitoringSettings
 from tfserve_lab.metrics.stats import LiveStats
 from tfserve_lab.protocol.rest.app import InFlight, RestOptions, RestRouter, WorkbenchHooks, make_router
 from tfserve_lab.protocol.rest.http_server import RestHttpServer
-from tfserve_lab.request_logging import file_sink
 from tfserve_lab.results import AlreadyRunning, LoadFailed, PortInUse, ServerInfo, Started, StartResult
-from tfserve_lab.tls import TlsConfig, read_ssl_config, rest_ssl_context
+from tfserve_lab.server.options import (
+    check_base_paths,
+    default_loader,
+    grpc_options,
+    resolve_options,
+)
 
 if TYPE_CHECKING:
-    from tfserve_lab.protocol.grpc.server import GrpcServer
+    from tfserve_lab.protocol.grpc.server import GrpcOptions, GrpcServer
 
-__all__ = ["ServingSession", "models_from_options"]
+__all__ = ["ServingSession"]
 
 log = logging.getLogger("tfserve_lab")
 
 T = TypeVar("T")
-
-
-def models_from_options(options: ServerOptions) -> tuple[ModelConfig, ...]:
-    """The models to serve: explicit configs, the config file, or the one-model shorthand."""
-    if options.models:
-        return options.models
-    if options.model_config_file:
-        return read_model_server_config(options.model_config_file)
-    if options.model_base_path:
-        return (ModelConfig(options.model_name, options.model_base_path),)
-    return ()
-
-
-def default_loader(options: ServerOptions) -> Callable[[str], Servable]:
-    """The TensorFlow loader configured by the flags (TensorFlow is imported on first load)."""
-    from tfserve_lab.core.servables.tensorflow import LoadOptions, SessionOptions, configure_tensorflow, load_version
-
-    intra, inter = _parallelism(options)
-    session = SessionOptions(
-        intra_op_parallelism=intra,
-        inter_op_parallelism=inter,
-        per_process_gpu_memory_fraction=options.per_process_gpu_memory_fraction,
-        config_proto=read_session_config(options.tensorflow_session_config_file),
-    )
-    configure_tensorflow(session)
-    load_options = LoadOptions(
-        tags=options.tags,
-        prefer_tflite=options.prefer_tflite_model,
-        session=session,
-        warmup=options.enable_model_warmup,
-        num_request_iterations_for_warmup=options.num_request_iterations_for_warmup,
-        tflite_interpreters=max(1, options.num_tflite_pools),
-    )
-    return lambda path: load_version(path, load_options)
-
-
-def _parallelism(options: ServerOptions) -> tuple[int, int]:
-    """Intra- and inter-op threads from the three parallelism flags, by TF Serving's precedence."""
-    intra, inter = options.tensorflow_intra_op_parallelism, options.tensorflow_inter_op_parallelism
-    both = options.tensorflow_session_parallelism
-    if intra > 0 and inter > 0 and both > 0:
-        raise ConfigError(
-            "Either configure server_options.tensorflow_session_parallelism or "
-            "(server_options.tensorflow_intra_op_parallelism, server_options.tensorflow_inter_op_parallelism) "
-            "separately. You cannot configure all."
-        )
-    if intra > 0 or inter > 0:
-        return intra, inter
-    return both, both
-
-
-def check_options(options: ServerOptions) -> None:
-    """TF Serving's start-up checks of flag combinations (``Server::BuildAndStart``), and values we refuse."""
-    if not options.grpc_tcp_enabled and not options.grpc_socket_path:
-        raise ConfigError("At least one of server_options.grpc_port or server_options.grpc_socket_path must be set.")
-    if options.use_alts_credentials and options.ssl_config_file:
-        raise ConfigError("Either use_alts_credentials must be false or ssl_config_file must be empty.")
-    _parallelism(options)
-    if options.num_tflite_interpreters_per_pool > 1:
-        raise ConfigError(
-            "--num_tflite_interpreters_per_pool above 1 is not supported by tfserve-lab: TF Serving then batches and "
-            "splits requests across its TF Lite interpreters; use --num_tflite_pools and --enable_batching."
-        )
-
-
-def _rest_conflicts_with_grpc(options: ServerOptions) -> bool:
-    """TF Serving skips REST, with an error in the log, when it would share the gRPC port."""
-    if options.rest_api_port == 0 or not options.grpc_tcp_enabled or options.rest_api_port != options.port:
-        return False
-    log.error(
-        "server_options.http_port cannot be same as grpc_port. Please use a different port for HTTP/REST API. "
-        "Skipped exporting HTTP/REST API."
-    )
-    return True
-
-
-def _batching(options: ServerOptions) -> BatchingConfig | None:
-    if options.batching_parameters_file and not options.enable_batching:
-        raise ConfigError(
-            "server_options.batching_parameters_file is set without setting server_options.enable_batching to true."
-        )
-    if not options.enable_batching:
-        return None
-    if options.batching is not None:
-        return options.batching
-    if options.batching_parameters_file:
-        return read_batching_parameters(options.batching_parameters_file)
-    # TF Serving's pool name when batching is on without a parameters file.
-    return BatchingConfig(thread_pool_name="model_server_batch_threads")
-
-
-def _channel_arguments(text: str) -> tuple[tuple[str, str | int], ...]:
-    from tfserve_lab.protocol.grpc.server import parse_channel_arguments  # imports grpc and the TF Serving protos
-
-    return parse_channel_arguments(text)
-
-
-def _monitoring(options: ServerOptions) -> MonitoringSettings:
-    if options.monitoring_config_file:
-        return read_monitoring_config(options.monitoring_config_file)
-    return MonitoringSettings(enable=options.monitoring_enabled, path=options.monitoring_path)
 
 
 def _model_path(engine: Engine) -> Callable[[str, int], str]:
@@ -187,12 +84,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _check_base_paths(models: tuple[ModelConfig, ...]) -> None:
-    for model in models:
-        if not os.path.isdir(model.base_path):
-            raise ConfigError(f"Could not find base path {model.base_path} for servable {model.name}")
-
-
 class ServingSession:
     """One engine with its REST and gRPC servers, on its own loop thread."""
 
@@ -218,7 +109,6 @@ class ServingSession:
         self._http: tornado.httpserver.HTTPServer | None = None
         self._rest_router: RestRouter | None = None
         self._in_flight = InFlight()
-        self._tls: TlsConfig | None = None
         self._grpc: GrpcServer | None = None
         self._config_poller: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -238,30 +128,23 @@ class ServingSession:
         with self._lock:
             if self.info is not None:
                 return AlreadyRunning(self.info)
-            options = self.options
             try:
-                if options.auth_token_file:
-                    options = self.options = replace(options, auth_token=_read_token(options.auth_token_file))
-                check_options(options)
-                models = models_from_options(options)
-                _check_base_paths(models)
-                self.monitoring = _monitoring(options)
-                self.batching = _batching(options)
-                self._tls = read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
-                ssl_context = rest_ssl_context(self._tls) if self._tls is not None else None
-                channel_arguments = _channel_arguments(options.grpc_channel_arguments)
-                loader = self._loader or default_loader(options)
+                resolved = resolve_options(self.options)
+                loader = self._loader or default_loader(resolved.options)
             except ConfigError as exc:
                 return LoadFailed("", exc.message)
+            options = self.options = resolved.options
+            self.monitoring, self.batching = resolved.monitoring, resolved.batching
+            models = resolved.models
             rest_sockets: list[socket.socket] = []
-            if options.rest_enabled and not _rest_conflicts_with_grpc(options):
+            if resolved.rest_enabled:
                 try:
                     rest_sockets = [_bind(options.host, options.rest_api_port)]
                 except OSError as exc:
                     if exc.errno == errno.EADDRINUSE:
                         return PortInUse(options.rest_api_port, "rest")
                     raise
-            engine = Engine(loader, self._engine_options())
+            engine = Engine(loader, resolved.engine)
             self.metrics = EngineMetrics(
                 thread_pool_name=self.batching.thread_pool_name if self.batching else "batch_threads",
                 model_path=_model_path(engine),
@@ -286,7 +169,7 @@ class ServingSession:
             self.engine = engine
             self._loop = EngineLoop()
             try:
-                grpc_port = self._loop.run_sync(self._start_grpc(channel_arguments))
+                grpc_port = self._loop.run_sync(self._start_grpc(grpc_options(resolved)))
             except ConfigError as exc:
                 for sock in rest_sockets:
                     sock.close()
@@ -304,7 +187,7 @@ class ServingSession:
             rest_port = 0
             if rest_sockets:
                 rest_port = rest_sockets[0].getsockname()[1]
-                self._loop.run_sync(self._start_rest(rest_sockets, ssl_context))
+                self._loop.run_sync(self._start_rest(rest_sockets, resolved.rest, resolved.ssl_context))
                 log.info("Exporting HTTP/REST API at:%s:%d ...", options.host, rest_port)
             if self._heap is not None:
                 self._heap.freeze()
@@ -316,31 +199,12 @@ class ServingSession:
                 self._register(self.info)
             return Started(self.info)
 
-    def _engine_options(self) -> EngineOptions:
-        options = self.options
-        return EngineOptions(
-            watcher=WatcherOptions(
-                poll_wait_seconds=options.file_system_poll_wait_seconds,
-                max_num_load_retries=options.max_num_load_retries,
-                load_retry_interval_seconds=max(0.0, options.load_retry_interval_micros / 1e6),
-                num_load_threads=options.num_load_threads,
-                num_unload_threads=options.num_unload_threads,
-            ),
-            batching=self.batching,
-            per_model_batching=options.enable_per_model_batching_parameters,
-            allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
-            signature_method_name_check=options.enable_signature_method_name_check,
-            log_sink_factory=file_sink,
-        )
-
-    async def _start_rest(self, sockets: list[socket.socket], ssl_context: ssl.SSLContext | None) -> None:
+    async def _start_rest(
+        self, sockets: list[socket.socket], rest: RestOptions, ssl_context: ssl.SSLContext | None
+    ) -> None:
         assert self.engine is not None
-        rest = RestOptions(
-            timeout_ms=self.options.rest_api_timeout_in_ms,
-            enable_cors=self.options.rest_api_enable_cors_support,
-            max_body_bytes=self.options.rest_api_max_body_bytes,
-            auth_token=self.options.auth_token,
-        )
+        assert self.metrics is not None
+        assert self.stats is not None
         hooks = WorkbenchHooks(
             metrics=self.metrics.render if self.monitoring.enable else None,
             metrics_path=self.monitoring.path,
@@ -356,26 +220,11 @@ class ServingSession:
             sock.listen(128)
         self._http.add_sockets(sockets)
 
-    async def _start_grpc(self, channel_arguments: tuple[tuple[str, str | int], ...]) -> int:
+    async def _start_grpc(self, options: GrpcOptions) -> int:
         assert self.engine is not None
-        from tfserve_lab.protocol.grpc.server import GrpcOptions, GrpcServer
+        from tfserve_lab.protocol.grpc.server import GrpcServer
 
-        options = self.options
-        grpc_options = GrpcOptions(
-            host=options.host,
-            port=options.port if options.grpc_tcp_enabled else None,
-            socket_path=options.grpc_socket_path,
-            channel_arguments=channel_arguments,
-            max_concurrent_rpcs=options.grpc_max_threads or None,
-            tls=self._tls,
-            auth_token=options.auth_token,
-            max_receive_message_bytes=options.grpc_max_receive_message_bytes,
-            enable_profiler=options.enable_profiler,
-            alts=options.use_alts_credentials,
-            tensor_content_responses=options.enable_serialization_as_tensor_content,
-            tf_serving_health_names=options.enable_grpc_healthcheck_service,
-        )
-        server = GrpcServer(self.engine, grpc_options, self.reload)
+        server = GrpcServer(self.engine, options, self.reload)
         port = server.bind()
         await server.start()
         self._grpc = server
@@ -409,7 +258,7 @@ class ServingSession:
         """Apply a new model config while serving (blocks until its versions load)."""
         if self.engine is None:
             raise TfServeError("The engine is not running.")
-        _check_base_paths(tuple(models))
+        check_base_paths(models)
         self.engine.load(list(models))
 
     # -- what the notebook API drives ------------------------------------------
@@ -427,24 +276,7 @@ class ServingSession:
 
     def undeploy(self, name: str, version: int | None = None) -> None:
         """Stop serving a model, or one version of it (the others keep serving)."""
-        engine = self._engine()
-        models = engine.models()
-        target = next((m for m in models if m.name == name), None)
-        if target is None:
-            raise TfServeError(f"Servable not found for request: Latest({name})", code=ErrorCode.NOT_FOUND)
-        if version is None:
-            self.reload([m for m in models if m.name != name])
-            return
-        serving = {s.version for s in engine.status(name) if s.state is VersionState.AVAILABLE}
-        if version not in serving:
-            raise TfServeError(f"Servable not found for request: Specific({name}, {version})", code=ErrorCode.NOT_FOUND)
-        remaining = tuple(sorted(serving - {version}))
-        if not remaining:
-            self.reload([m for m in models if m.name != name])
-            return
-        labels = {k: v for k, v in target.version_labels.items() if v != version}
-        pinned = replace(target, version_policy=VersionPolicy("specific", versions=remaining), version_labels=labels)
-        self.reload([pinned if m.name == name else m for m in models])
+        self._engine().undeploy(name, version)
 
     def set_labels(self, name: str, labels: Mapping[str, int]) -> None:
         """Point version labels of a model at versions (each must be AVAILABLE)."""
@@ -530,18 +362,6 @@ class ServingSession:
         if self._rest_router is not None:
             self._rest_router.endpoint.close()
             self._rest_router = None
-
-
-def _read_token(path: str) -> str:
-    """The bearer token in ``--auth_token_file`` (surrounding whitespace dropped)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            token = handle.read().strip()
-    except OSError as exc:
-        raise ConfigError(f"Cannot read --auth_token_file {path}: {exc.strerror}.") from None
-    if not token:
-        raise ConfigError(f"--auth_token_file {path} is empty.")
-    return token
 
 
 def _read_text(path: str) -> str | None:

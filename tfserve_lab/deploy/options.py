@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tfserve_lab.errors import ConfigError
+from tfserve_lab.version_syntax import VersionSyntaxError, parse_weights
 
 __all__ = ["DEFAULT_IMAGE", "K8sOptions", "TrafficSplit", "dns_label", "subset_name"]
 
@@ -71,18 +72,13 @@ class TrafficSplit:
             ConfigError: when the text is not of that form or the weights do not add up to 100.
         """
         model, sep, rest = text.partition(":")
-        weights: dict[int, int] = {}
         try:
-            for item in rest.split(","):
-                version, eq, weight = item.partition("=")
-                if not eq:
-                    raise ValueError(item)
-                weights[int(version)] = int(weight)
-        except ValueError:
-            raise ConfigError(
-                f"Traffic split {text!r}: write it as MODEL:VERSION=PERCENT,..., as in m:1=90,2=10."
-            ) from None
-        if not sep or not model:
+            parsed = parse_weights(item.strip() for item in rest.split(","))
+        except VersionSyntaxError:
+            parsed = {}
+        # Manifests route by version number: a label has no Deployment of its own.
+        weights = {v: w for v, w in parsed.items() if isinstance(v, int)}
+        if not sep or not model or not weights or len(weights) != len(parsed):
             raise ConfigError(f"Traffic split {text!r}: write it as MODEL:VERSION=PERCENT,..., as in m:1=90,2=10.")
         return cls(model, weights, header_routes)
 

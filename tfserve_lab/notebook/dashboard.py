@@ -21,17 +21,12 @@ _CELL = "style='text-align:left;padding:0 10px 0 0'"
 
 
 def parse_weights(text: str) -> dict[int | str, int]:
-    """``"1=90 2=10"`` (or ``stable=90 canary=10``, commas allowed) as split weights.
+    """The split box's ``"1=90 2=10"`` (or ``stable=90 canary=10``, commas allowed) as split weights.
 
     Raises:
-        InvalidArgument: For anything that is not VERSION=PERCENT pairs.
+        InvalidArgument: For anything that is not VERSION=PERCENT pairs, or for none at all.
     """
-    weights: dict[int | str, int] = {}
-    for item in text.replace(",", " ").split():
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value.isdigit():
-            raise InvalidArgument(f"Expected VERSION=PERCENT pairs like 1=90 2=10, got {item!r}.")
-        weights[int(key) if key.isdigit() else key] = int(value)
+    weights = api.parse_weights(text)
     if not weights:
         raise InvalidArgument("Give VERSION=PERCENT pairs like 1=90 2=10.")
     return weights
@@ -173,8 +168,8 @@ class Dashboard(widgets.VBox):
                 self.model.value = keep
             name = self.model.value
             model = next((m for m in status.models if m.name == name), None)
-            snapshot = session.stats.snapshot() if session.stats is not None else {"models": {}, "batch_sizes": {}}
-            weights = session.engine.router.split(name) if name else {}
+            snapshot: Mapping[str, Any] = api.live_stats() or {"models": {}, "batch_sizes": {}}
+            weights = api.split_weights(name) if name else {}
             stats = snapshot.get("models", {}).get(name, {}).get("versions", {})
             self.table.value = self._table(model, weights, stats)
             available = [str(v.version) for v in model.versions if v.state.name == "AVAILABLE"] if model else []

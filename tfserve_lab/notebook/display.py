@@ -83,11 +83,11 @@ def render_status(status: EngineStatus) -> Table:
     """Engine ports and every model's versions, states and labels."""
     if status.info is None:
         return Table("tfserve engine: not running", ("model", "version", "state", "labels", "error"), [])
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for model in status.models:
         by_version: dict[int, list[str]] = {}
-        for label, version in model.labels.items():
-            by_version.setdefault(version, []).append(label)
+        for label, number in model.labels.items():
+            by_version.setdefault(number, []).append(label)
         if not model.versions:
             rows.append((model.name, "-", "no versions yet", "", ""))
         for version in model.versions:
@@ -103,7 +103,7 @@ def _shape(info: TensorInfo) -> str:
 
 
 def _signature_rows(signatures: Mapping[str, SignatureInfo]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for key, signature in sorted(signatures.items()):
         if key.startswith("__"):
             continue

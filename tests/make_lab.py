@@ -8,14 +8,13 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import requests
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until
 
 START_TIMEOUT = 120  # seconds: `make install` (pip, quick when installed) plus JupyterLab start-up
 
@@ -51,17 +50,18 @@ def make_lab(env: Mapping[str, str] | None = None) -> Iterator[MakeLab]:
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
     reader.start()
     url_pattern = re.compile(rf"http://127\.0\.0\.1:{port}/lab/tree/notebooks/01_quickstart\.ipynb\?token=(\w+)")
+
+    def serving() -> re.Match[str] | None:
+        """The URL line once the API answers too."""
+        assert process.poll() is None, "make lab exited early:\n" + "".join(lines[-40:])
+        match = next((m for line in list(lines) if (m := url_pattern.search(line))), None)
+        return match if match is not None and _api_answers(port) else None
+
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        match = None
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "make lab exited early:\n" + "".join(lines[-40:])
-            match = match or next((m for line in list(lines) if (m := url_pattern.search(line))), None)
-            if match is not None and _api_answers(port):
-                break
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"make lab gave no URL or API within {START_TIMEOUT} s:\n{''.join(lines)[-4000:]}")
+        try:
+            match = wait_until(serving, timeout=START_TIMEOUT, what="make lab's URL and API")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}:\n{''.join(lines)[-4000:]}") from None
         yield MakeLab(match.group(0), match.group(1), port, lines)
     finally:
         if process.poll() is None:

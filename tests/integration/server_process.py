@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import requests
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until
 
 
 class ServerProcess:
@@ -41,18 +40,20 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, model: str, timeout: float = 90.0) -> None:
-        """Wait until the model answers its status URL."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Wait until the model answers its status URL; fail at once if the server exits."""
+
+        def answers() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if requests.get(f"{self.url}/v1/models/{model}", timeout=2).status_code == 200:
-                    return
+                return requests.get(f"{self.url}/v1/models/{model}", timeout=2).status_code == 200
             except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"server not ready after {timeout}s:\n{self.log()}")
+                return False
+
+        try:
+            wait_until(answers, timeout=timeout, what=f"{model} to answer its status URL")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the server's log:\n{self.log()}") from None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Signal the server and wait for it to exit; returns its exit status."""

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
 
+from tests.conftest import wait_until
 from tfserve_lab import api
 from tfserve_lab.config import ServerOptions
 from tfserve_lab.notebook.charts import dashboard_figure, figure_png
@@ -170,13 +171,6 @@ def test_agreement_rules() -> None:
     assert parse_weights("1=90, canary=10") == {1: 90, "canary": 10}
 
 
-def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_compare_shadow_over_live_traffic(served: Served) -> None:
     api.split("clf", {1: 100})  # unversioned traffic goes to v1, so v2 can shadow it
     api.shadow("clf", 2)
@@ -184,7 +178,7 @@ def test_compare_shadow_over_live_traffic(served: Served) -> None:
     try:
         for start in range(0, 200, 10):
             api.predict("clf", served.x[start : start + 10])
-        _wait_for(lambda: len(api.shadow_records("clf")) >= before + 20)
+        wait_until(lambda: len(api.shadow_records("clf")) >= before + 20, timeout=10, what="20 shadow records")
     finally:
         api.shadow("clf", None)
         api.split("clf", None)
@@ -248,7 +242,7 @@ def test_dashboard_refreshes_while_the_kernel_is_busy(served: Served) -> None:
     sender = threading.Thread(target=traffic, daemon=True)
     sender.start()
     try:
-        _wait_for(lambda: board.refresh_count >= 1)
+        wait_until(lambda: board.refresh_count >= 1, timeout=10, what="the dashboard's first refresh")
         before = board.refresh_count
         time.sleep(2.6)  # the "cell" is busy: nothing yields to the kernel's loop
         assert board.refresh_count - before >= 2
@@ -313,7 +307,7 @@ def test_magics_and_dashboard_stop_with_engine(served: Served, capsys: pytest.Ca
             assert message in capsys.readouterr().err
         board = shell.run_line_magic("tfserve", "dashboard reg")
         assert isinstance(board, Dashboard)
-        _wait_for(lambda: board.refresh_count >= 1)
+        wait_until(lambda: board.refresh_count >= 1, timeout=10, what="the dashboard's first refresh")
         assert board.running
     finally:
         shell.run_line_magic("unload_ext", "tfserve_lab")  # stops the engine, as a kernel's %unload_ext does

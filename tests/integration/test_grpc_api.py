@@ -231,6 +231,8 @@ def test_metadata_and_status_errors(
     with pytest.raises(grpc.RpcError) as info:
         predictions.GetModelMetadata(request, timeout=10.0)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # get_model_metadata_impl.cc passes a printf pattern to StrCat: TF Serving's message keeps the "%s".
+    assert info.value.details() == "Metadata field %s is not supportedfoo"
     models = model_service_pb2_grpc.ModelServiceStub(channel)
     status = get_model_status_pb2.GetModelStatusRequest()
     status.model_spec.name = "two"

@@ -16,7 +16,7 @@ import tensorflow as tf
 from nbclient import NotebookClient
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until
 
 
 def port_is_free(port: int) -> bool:
@@ -103,11 +103,9 @@ def test_kernel_shutdown_frees_ports(testdata: Path, tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     NotebookClient(nb, timeout=120, kernel_name="python3").execute(cwd=str(tmp_path))
     assert "tfserve engine started" in json.dumps(nb.cells[0].outputs)
-    deadline = time.monotonic() + 10
-    while not (port_is_free(rest_port) and port_is_free(grpc_port)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert port_is_free(rest_port)
-    assert port_is_free(grpc_port)
+    wait_until(
+        lambda: port_is_free(rest_port) and port_is_free(grpc_port), timeout=10, what="the kernel's ports to be freed"
+    )
 
 
 def test_bench_tune_and_batching_magics_in_a_real_kernel_leave_its_threads_as_they_were(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import requests
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing.globalipapp import get_ipython, start_ipython
 
+from tests.conftest import wait_until
 from tfserve_lab import api
 from tfserve_lab.notebook.display import Failure, Table
 
@@ -198,13 +198,11 @@ def test_one_vocabulary_base_path_models_dir_and_the_empty_folder_message(
         # --no-wait returns before the load; the version then becomes AVAILABLE on its own.
         tfserve(ip, "export model later --models-dir zoo")
         tfserve(ip, "deploy later --models-dir zoo --no-wait")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            rows = tfserve(ip, "status").rows  # type: ignore[attr-defined]
-            if ("later", 1, "AVAILABLE", "", "") in rows:
-                break
-        else:
-            pytest.fail("later never became AVAILABLE")
+        wait_until(
+            lambda: ("later", 1, "AVAILABLE", "", "") in tfserve(ip, "status").rows,  # type: ignore[attr-defined]
+            timeout=60,
+            what="later to become AVAILABLE",
+        )
     finally:
         tfserve(ip, "stop")
 

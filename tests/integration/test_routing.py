@@ -154,7 +154,7 @@ def test_router_unit() -> None:
     assert router.route(spec, {"model-version": "7"}).version == 7
     router.set_split("m", None)
     assert router.route(spec) is spec
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgument, match=r"^Split weights must be non-negative and not all zero\.$"):
         TrafficSplit({1: 0})
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgument, match=r"^A traffic split needs at least one version\.$"):
         TrafficSplit({})

@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import requests
 from google.protobuf import text_format
 from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until
 from tests.integration.server_process import ServerProcess
 
 
@@ -86,15 +85,6 @@ class Caller:
         self._thread.join(30)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise TimeoutError("condition not met")
-
-
 @pytest.fixture
 def live(testdata: Path, tmp_path: Path, copy_model: Callable[..., Path]) -> Iterator[tuple[ServerProcess, Path, Path]]:
     base = tmp_path / "models" / "half_plus_two"
@@ -131,7 +121,11 @@ def test_swap_reload_and_graceful_stop(live: tuple[ServerProcess, Path, Path], t
     with Caller(f"{proc.url}/v1/models/half_plus_two:predict", {"instances": [1.0]}) as caller:
         # A new version folder is picked up by polling; the old one unloads after it is AVAILABLE.
         shutil.copytree(testdata / "saved_model_half_plus_two_2_versions" / "00000124", base / "124")
-        wait_for(lambda: versions(proc, "half_plus_two") == {"124": "AVAILABLE", "123": "END"})
+        wait_until(
+            lambda: versions(proc, "half_plus_two") == {"124": "AVAILABLE", "123": "END"},
+            timeout=60,
+            what="version 124 to replace 123",
+        )
 
         # The config file gains a model: picked up by the config poll.
         three = testdata / "saved_model_half_plus_three"
@@ -139,11 +133,19 @@ def test_swap_reload_and_graceful_stop(live: tuple[ServerProcess, Path, Path], t
             config.read_text().rstrip()[:-1]
             + f' config {{ name: "half_plus_three" base_path: "{three}" model_platform: "tensorflow" }} }}'
         )
-        wait_for(lambda: versions(proc, "half_plus_three") == {"123": "AVAILABLE"})
+        wait_until(
+            lambda: versions(proc, "half_plus_three") == {"123": "AVAILABLE"},
+            timeout=60,
+            what="half_plus_three from the config file",
+        )
 
         # An invalid config keeps the last good one.
         config.write_text("model_config_list { config { name: ")
-        time.sleep(2.5)
+        wait_until(
+            lambda: "Keeping the last good model config" in proc.log(),
+            timeout=60,
+            what="the config poll to refuse the file",
+        )
         assert versions(proc, "half_plus_three") == {"123": "AVAILABLE"}
 
         # HandleReloadConfigRequest removes half_plus_three while the client keeps calling.

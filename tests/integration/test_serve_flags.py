@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import grpc
@@ -12,7 +11,7 @@ import tensorflow as tf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 from tests.integration.server_process import ServerProcess
 from tests.integration.test_serve_command import run_cli
 
@@ -89,17 +88,17 @@ def test_version_prints_both_versions() -> None:
 
 
 def wait_for_grpc(address: str, model: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
+    """Wait until the gRPC health service says ``model`` is SERVING."""
     with grpc.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
+
+        def serving() -> bool:
             try:
-                if health.Check(health_pb2.HealthCheckRequest(service=model), timeout=2).status == 1:
-                    return
+                return health.Check(health_pb2.HealthCheckRequest(service=model), timeout=2).status == 1
             except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-    raise TimeoutError(f"{model} not SERVING at {address}")
+                return False
+
+        wait_until(serving, timeout=timeout, what=f"{model} to be SERVING at {address}")
 
 
 def health_of(channel: grpc.Channel, service: str) -> object:

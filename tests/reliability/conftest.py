@@ -20,8 +20,9 @@ GRPC_LIMIT = 1024 * 1024
 
 def export_faulty(path: Path, offset: float) -> None:
     """A SavedModel whose answers say which version served them (y = 2x + offset), that fails at run time
-    for negative inputs (``tf.debugging.assert_non_negative``) and has a ``slow`` signature that sleeps
-    ``delay_ms`` inside the graph (so requests can be held in flight)."""
+    for negative inputs (``tf.debugging.assert_non_negative``), with a ``slow`` signature that sleeps
+    ``delay_ms`` inside the graph (so requests can be held in flight) and a ``slow_marked`` one that first
+    writes the file named by its ``started`` input (so a test knows when the request is inside the model)."""
     import tensorflow as tf
     from tensorflow.python.data.experimental.ops.testing import _SleepDataset
 
@@ -44,8 +45,20 @@ def export_faulty(path: Path, offset: float) -> None:
             with tf.control_dependencies([slept]):
                 return {"y": 2.0 * x + self.offset}
 
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None], tf.float32, name="x"),
+                tf.TensorSpec([], tf.int64, name="delay_ms"),
+                tf.TensorSpec([], tf.string, name="started"),
+            ]
+        )
+        def slow_marked(self, x: tf.Tensor, delay_ms: tf.Tensor, started: tf.Tensor) -> dict[str, tf.Tensor]:
+            with tf.control_dependencies([tf.io.write_file(started, "started")]):
+                return self.slow(x, delay_ms)
+
     module = Faulty()
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.predict, "slow": module.slow})
+    signatures = {"serving_default": module.predict, "slow": module.slow, "slow_marked": module.slow_marked}
+    tf.saved_model.save(module, str(path), signatures=signatures)
 
 
 @pytest.fixture(scope="session")

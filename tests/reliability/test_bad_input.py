@@ -52,7 +52,14 @@ REST_CASES = [
         400,
         "Encountered list at unexpected size",
     ),
-    ("rank mismatch", "faulty:predict", b'{"instances": [[1.0, 2.0]]}', 400, ""),
+    (
+        "rank mismatch",
+        "faulty:predict",
+        b'{"instances": [[1.0, 2.0]]}',
+        400,
+        # TensorFlow's own error from the graph (a session run feeding [1, 2] to x: [?] says the same).
+        "The second input must be a scalar, but it has shape [2]",
+    ),
     (
         "unknown signature",
         "half_plus_two:predict",

@@ -129,7 +129,7 @@ def test_soak_rest_and_grpc_while_versions_come_and_go(testdata: Path, tmp_path:
         started = time.monotonic()
         next_version, churned, baseline = 3, [], None
         while time.monotonic() - started < SOAK_SECONDS:
-            time.sleep(CHURN_EVERY)
+            time.sleep(CHURN_EVERY)  # the churn's pace: the workload, not a wait for the server
             _add_version(testdata, base, next_version)
             churned.append(next_version)
             next_version += 1

@@ -16,14 +16,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,9 +37,17 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "test-artifacts"
 LABEXTENSION = ROOT / "tfserve_lab" / "labextension"
-RATE_SELECTOR = (
-    '#tfserve-lab-panel [data-model="half_plus_two"] .jp-TfServe-version[data-version="123"] .jp-TfServe-rps'
-)
+VERSION_ROW = '#tfserve-lab-panel [data-model="half_plus_two"] .jp-TfServe-version[data-version="123"]'
+RATE_SELECTOR = f"{VERSION_ROW} .jp-TfServe-rps"
+SPARK_SELECTOR = f"{VERSION_ROW} .jp-TfServe-spark.jp-mod-rps"
+# A sparkline path is "M x,y L x,y ..."; zero draws at y = height - 1 (the stroke's padding), more draws above it.
+SPARK_HAS_POINTS = """sel => {
+    const svg = document.querySelector(sel);
+    const path = svg?.querySelector('path')?.getAttribute('d') ?? '';
+    const zero = Number(svg?.getAttribute('height') ?? 0) - 1;
+    const ys = path.split(/[ML]/).filter(p => p.trim()).map(p => Number(p.split(',')[1]));
+    return ys.filter(y => y < zero).length >= 3;
+}"""
 
 
 @dataclass
@@ -115,7 +123,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         )
     lab = Lab(f"http://127.0.0.1:{port}", token, proc, log_path)
     try:
-        _wait_for(lambda: _answers(lab), 90, f"jupyter lab did not start:\n{lab.log()}")
+        wait_until(lambda: _answers(lab), timeout=90, what="jupyter lab to answer /api/status")
         yield lab
     finally:
         proc.terminate()
@@ -132,15 +140,6 @@ def _answers(lab: Lab) -> bool:
         return requests.get(f"{lab.url}/api/status", params={"token": lab.token}, timeout=2).ok
     except requests.ConnectionError:
         return False
-
-
-def _wait_for(check: Callable[[], bool], timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(message)
 
 
 def execute(lab: Lab, kernel_id: str, code: str, timeout: float = 120.0) -> str:
@@ -268,7 +267,8 @@ def test_panel_shows_model_version_and_live_traffic(lab: Lab, testdata: Path) ->
                         arg=RATE_SELECTOR,
                         timeout=30_000,
                     )
-                    time.sleep(4)  # let the sparkline draw a few points for the screenshot
+                    # For the screenshot: wait until the rate's sparkline has three points above zero.
+                    page.wait_for_function(SPARK_HAS_POINTS, arg=SPARK_SELECTOR, timeout=30_000)
                     ARTIFACTS.mkdir(exist_ok=True)
                     page.screenshot(path=str(ARTIFACTS / "panel.png"))
                     expect(page.locator(".jp-TfServe-status")).to_contain_text("1 model")

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_until
 from tests.make_lab import MakeLab, make_lab
 from tests.ui.test_panel import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
@@ -75,16 +74,15 @@ def _wait_for_counts(page: object, after: int) -> None:
 
 def _wait_for_kernel(lab: MakeLab, timeout: float = 120.0) -> None:
     """Until the server reports the quickstart's kernel started and idle (the page's indicator says idle before)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def idle() -> bool:
         sessions = requests.get(
             f"http://127.0.0.1:{lab.port}/api/sessions", headers={"Authorization": f"token {lab.token}"}, timeout=10
         ).json()
         states = [s["kernel"]["execution_state"] for s in sessions if s["path"].endswith("01_quickstart.ipynb")]
-        if states == ["idle"]:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"the quickstart's kernel did not start in {timeout} s")
+        return states == ["idle"]
+
+    wait_until(idle, timeout=timeout, what="the quickstart's kernel to start and be idle")
 
 
 def _problems(page: object) -> list[str]:

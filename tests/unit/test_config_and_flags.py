@@ -110,10 +110,20 @@ def test_short_policy_forms(text: str, policy: VersionPolicy) -> None:
     assert VersionPolicy.parse(policy.describe()) == policy
 
 
-@pytest.mark.parametrize("text", ["latest:0", "latest:x", "specific:", "some", "specific:a"])
-def test_bad_short_policies(text: str) -> None:
-    with pytest.raises(ConfigError):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("latest:0", "Version policy 'latest:0': latest needs at least 1 version."),
+        ("latest:x", "Version policy 'latest:x': latest takes a count, as in latest:2."),
+        ("specific:", "Unknown version policy 'specific:': use latest:N, all or specific:V1,V2."),
+        ("some", "Unknown version policy 'some': use latest:N, all or specific:V1,V2."),
+        ("specific:a", "Version policy 'specific:a': specific takes numbers, as in specific:1,2."),
+    ],
+)
+def test_bad_short_policies(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
         VersionPolicy.parse(text)
+    assert info.value.message == message
 
 
 def test_version_folders_and_policies(tmp_path: Path) -> None:

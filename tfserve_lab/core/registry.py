@@ -112,7 +112,12 @@ class Registry:
     # -- configuration -------------------------------------------------------
 
     def set_models(self, models: Sequence[ModelConfig]) -> None:
-        """Make ``models`` the configured set; models no longer listed are marked removed."""
+        """Make ``models`` the configured set; models no longer listed are marked removed.
+
+        Their labels take effect through ``set_labels``, which checks them, as TF Serving swaps in a
+        label map only once every label in it checks out: until then a label keeps the version it had,
+        and a label the config no longer names is gone.
+        """
         wanted = {m.name: m for m in models}
         with self._lock:
             for name, entry in self._models.items():
@@ -124,23 +129,30 @@ class Registry:
                         # A new base path is a new model; the old versions go when unloaded.
                         current.removed = True
                         self._models[f"\0old:{name}:{id(current)}"] = current
-                    self._models[name] = ModelEntry(model)
+                    self._models[name] = ModelEntry(model.with_labels({}))
                 else:
-                    current.config = model
+                    kept = current.config.version_labels
+                    current.config = model.with_labels({k: v for k, v in kept.items() if k in model.version_labels})
                     current.removed = False
 
     def set_labels(self, name: str, labels: Mapping[str, int]) -> None:
-        """Replace a model's version labels, checking each points at a servable version."""
+        """Replace a model's version labels, checking each points at a servable version.
+
+        With ``allow_labels_for_unavailable`` a label may name a version not AVAILABLE yet, unless it
+        is an existing label moving to another version (TF Serving's rule: traffic on a label never
+        moves to a version that cannot serve it).
+        """
         with self._lock:
             entry = self._entry(name)
-            if not self._allow_unavailable_labels:
-                available = set(entry.available())
-                for version in labels.values():
-                    if version not in available:
-                        raise FailedPrecondition(
-                            f"Request to assign label to version {version} of model {name}, which is not "
-                            "currently available for inference"
-                        )
+            available = set(entry.available())
+            current = entry.config.version_labels
+            for label, version in labels.items():
+                unmoved = current.get(label, version) == version
+                if version not in available and not (self._allow_unavailable_labels and unmoved):
+                    raise FailedPrecondition(
+                        f"Request to assign label to version {version} of model {name}, which is not "
+                        "currently available for inference"
+                    )
             entry.config = entry.config.with_labels(labels)
 
     def configs(self) -> list[ModelConfig]:

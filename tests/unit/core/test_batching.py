@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,9 +24,13 @@ from tfserve_lab.core.batching import Batcher
 from tfserve_lab.core.engine import Engine, EngineOptions
 from tfserve_lab.core.events import BatchRun, EngineEvent
 from tfserve_lab.core.loop import EngineLoop
+from tfserve_lab.core.placement import CallPlacement
+from tfserve_lab.core.requests import ArrayInputs
 from tfserve_lab.core.servables.callable import CallableServable, tensor_info
 from tfserve_lab.core.types import ModelSpec, SignatureInfo
 from tfserve_lab.errors import ConfigError, ErrorCode, FailedPrecondition, InvalidArgument, Unavailable
+
+WORK_S = 0.05  # what one model call costs where a test measures times
 
 SIG = SignatureInfo(
     "tensorflow/serving/predict",
@@ -95,19 +100,20 @@ class Rig:
 
 
 @pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
+def placement() -> Iterator[CallPlacement]:
+    """Every batch on a thread (no call counts as cheap), so a gated model call holds a thread, never the loop."""
     pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="test-batch")
-    yield pool
+    yield CallPlacement(pool, inline_below_s=0.0)
     pool.shutdown(wait=True)
 
 
 @pytest.fixture
-def rig(executor: ThreadPoolExecutor) -> Callable[..., Rig]:
+def rig(placement: CallPlacement) -> Callable[..., Rig]:
     def make(model: Model | None = None, **options: Any) -> Rig:
         model = model or Model()
         options.setdefault("num_batch_threads", 1)
         runs: list[BatchRun] = []
-        batcher = Batcher(BatchingConfig(**options), executor, runs.append)
+        batcher = Batcher(BatchingConfig(**options), placement, runs.append)
         return Rig(model, batcher, Handle(model.servable), runs)
 
     return make
@@ -120,15 +126,16 @@ def rows_of(tag: int, count: int) -> np.ndarray:
 
 async def until(event: threading.Event) -> None:
     """Wait, without blocking the loop, until a batch thread sets ``event``."""
-    for _ in range(5000):
-        if event.is_set():
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError("the model was never called")
+    if not await asyncio.to_thread(event.wait, 5):
+        raise AssertionError("the model was never called")
 
 
 async def settle() -> None:
-    """Let tasks created just now run up to their first wait (their submit enqueues)."""
+    """Let tasks created just now run up to their first wait (their submit enqueues).
+
+    Not a sleep: ``sleep(0)`` yields one loop pass, and a task created before it has run its first
+    step after it, by asyncio's FIFO scheduling.
+    """
     for _ in range(3):
         await asyncio.sleep(0)
 
@@ -155,8 +162,42 @@ def test_concurrent_requests_get_their_own_rows_from_one_merged_call(rig: Callab
     assert r.model.sizes == [1, sum(sizes)]
     assert [(run.input_size, run.padded_size) for run in r.runs] == [(1, 1), (16, 16)]
     assert all(run.model == "m" and run.version == 1 and run.signature == "serving_default" for run in r.runs)
-    assert r.runs[1].queuing_s >= 0
-    assert r.runs[1].runtime_s >= 0
+
+
+def test_a_batch_run_reports_the_mean_queuing_time_and_the_model_call_time(rig: Callable[..., Rig]) -> None:
+    """Bounds from clocks read around the requests and inside the model call, which a wrong measure breaks."""
+    calls: list[tuple[float, float]] = []  # (entry, exit) of each model call, on the loop's clock
+
+    def work(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        entry = time.monotonic()
+        time.sleep(WORK_S)  # the workload: a model call that computes for WORK_S
+        calls.append((entry, time.monotonic()))
+        return {"y": inputs["x"] * 2, "total": inputs["x"].sum(axis=1)}
+
+    r = rig(Model(work), max_batch_size=64)
+
+    async def main() -> tuple[float, float, float, float]:
+        loop = asyncio.get_running_loop()
+        blocker = await r.block()
+        first_queued = loop.time()
+        tasks = [asyncio.ensure_future(r.submit(rows_of(i, 2))) for i in range(3)]
+        await settle()
+        all_queued = loop.time()
+        r.release()
+        released = loop.time()
+        await asyncio.gather(blocker, *tasks)
+        return first_queued, all_queued, released, loop.time()
+
+    first_queued, all_queued, released, done = asyncio.run(main())
+    (_, blocker_exit), (batch_entry, batch_exit) = calls
+    blocked, merged = r.runs
+    assert (merged.input_size, merged.padded_size) == (6, 6)
+    # The three requests waited from their submit until the blocker's call ended and theirs began.
+    assert blocker_exit - all_queued <= merged.queuing_s <= batch_entry - first_queued
+    assert merged.queuing_s >= WORK_S
+    # The model call time covers the model's own work and fits between the release and the answers.
+    assert batch_exit - batch_entry <= merged.runtime_s <= done - blocker_exit
+    assert WORK_S <= blocked.runtime_s <= done - released
 
 
 def test_requests_beyond_max_batch_size_go_to_the_next_batch(rig: Callable[..., Rig]) -> None:
@@ -399,7 +440,8 @@ def test_a_batch_failure_reaches_only_the_tasks_of_that_batch(rig: Callable[...,
 
     first, second, third, fourth = asyncio.run(main())
     assert isinstance(first, InvalidArgument)
-    assert isinstance(second, InvalidArgument)
+    assert first.message == "negative input"
+    assert second is first  # one model call failed, and both of its tasks get its error
     np.testing.assert_array_equal(third["y"], rows_of(3, 1) * 2)
     np.testing.assert_array_equal(fourth["y"], rows_of(4, 1) * 2)
     assert r.model.sizes == [1, 2, 2]
@@ -455,8 +497,9 @@ def test_close_runs_queued_requests_and_refuses_new_ones(rig: Callable[..., Rig]
         await settle()
         r.batcher.close()
         np.testing.assert_array_equal((await asyncio.wait_for(queued, 5))["y"], rows_of(1, 1) * 2)
-        with pytest.raises(Unavailable):
+        with pytest.raises(Unavailable) as refused:
             await r.submit(rows_of(2, 1))
+        assert refused.value.message == "The batch scheduler is closed; the server is shutting down."
 
     asyncio.run(main())
 
@@ -464,12 +507,12 @@ def test_close_runs_queued_requests_and_refuses_new_ones(rig: Callable[..., Rig]
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.integers(0, 5), min_size=1, max_size=10), st.booleans())
 def test_batching_on_and_off_give_identical_outputs(
-    executor: ThreadPoolExecutor, sizes: list[int], splitting: bool
+    placement: CallPlacement, sizes: list[int], splitting: bool
 ) -> None:
     model = Model()
     extra: dict[str, Any] = {"enable_large_batch_splitting": True, "max_execution_batch_size": 4} if splitting else {}
     config = BatchingConfig(max_batch_size=8, allowed_batch_sizes=(4, 8) if not splitting else (), **extra)
-    batcher = Batcher(config, executor)
+    batcher = Batcher(config, placement)
     handle = Handle(model.servable)
     inputs = [rows_of(i, n) for i, n in enumerate(sizes)]
 
@@ -497,8 +540,7 @@ def test_engine_batches_requests_from_many_threads_on_its_loop(tmp_path: Path) -
     loop = EngineLoop()
 
     def one(i: int) -> np.ndarray:
-        with engine.acquire(ModelSpec("m")) as handle:
-            result = loop.run_sync(engine.predict(handle, "", {"x": rows_of(i, 1 + i % 3)}), timeout=5)
+        result = loop.run_sync(engine.predict(ModelSpec("m"), ArrayInputs({"x": rows_of(i, 1 + i % 3)})), timeout=5)
         return result.outputs["y"]
 
     try:
@@ -514,11 +556,11 @@ def test_engine_batches_requests_from_many_threads_on_its_loop(tmp_path: Path) -
     assert len(runs) == len(model.sizes)
 
 
-def test_each_queue_batches_with_its_own_parameters(executor: ThreadPoolExecutor) -> None:
+def test_each_queue_batches_with_its_own_parameters(placement: CallPlacement) -> None:
     """A per-model config overrides sizes and padding for its servable's queue; the threads stay shared."""
     small, large = Model(), Model()
     runs: list[BatchRun] = []
-    batcher = Batcher(BatchingConfig(max_batch_size=2, num_batch_threads=1), executor, runs.append)
+    batcher = Batcher(BatchingConfig(max_batch_size=2, num_batch_threads=1), placement, runs.append)
     own = BatchingConfig(max_batch_size=8, allowed_batch_sizes=(4, 8), num_batch_threads=1)
     to_small, to_large = Handle(small.servable), Handle(large.servable, "big")
 
@@ -562,8 +604,7 @@ def test_per_model_batching_parameters_come_from_the_version_folder(tmp_path: Pa
 
     async def burst(name: str) -> list[np.ndarray]:
         async def one(i: int) -> np.ndarray:
-            with engine.acquire(ModelSpec(name)) as handle:
-                return (await engine.predict(handle, "", {"x": rows_of(i, 1)})).outputs["y"]
+            return (await engine.predict(ModelSpec(name), ArrayInputs({"x": rows_of(i, 1)}))).outputs["y"]
 
         return await asyncio.gather(*(one(i) for i in range(5)))
 
@@ -595,8 +636,8 @@ def test_a_bad_per_model_batching_file_fails_only_that_version(tmp_path: Path) -
         (status,) = engine.status("m")
     finally:
         engine.stop()
-    assert status.error_code is not ErrorCode.OK
-    assert "max_batch_size must be positive" in status.error_message
+    assert status.error_code is ErrorCode.INVALID_ARGUMENT
+    assert status.error_message == "max_batch_size must be positive."
 
 
 # -- pure helpers -------------------------------------------------------------
@@ -621,18 +662,18 @@ def test_merge_and_split_helpers() -> None:
 # -- configuration ------------------------------------------------------------
 
 
-def test_batcher_refuses_options_tf_serving_refuses(executor: ThreadPoolExecutor) -> None:
+def test_batcher_refuses_options_tf_serving_refuses(placement: CallPlacement) -> None:
     with pytest.raises(ConfigError, match=r"^num_batch_threads must be positive; was 0$"):
-        Batcher(BatchingConfig(num_batch_threads=0), executor)
+        Batcher(BatchingConfig(num_batch_threads=0), placement)
     with pytest.raises(ConfigError, match=r"^batch_timeout_micros must be non-negative; was -1$"):
-        Batcher(BatchingConfig(batch_timeout_micros=-1), executor)
+        Batcher(BatchingConfig(batch_timeout_micros=-1), placement)
     with pytest.raises(ConfigError, match=r"^When enable_large_batch_splitting is true, input_batch_size_limit"):
         Batcher(
-            BatchingConfig(max_batch_size=4, enable_large_batch_splitting=True, max_execution_batch_size=8), executor
+            BatchingConfig(max_batch_size=4, enable_large_batch_splitting=True, max_execution_batch_size=8), placement
         )
     with pytest.raises(ConfigError, match=r"^max_enqueued_batches must be positive; was 0$"):
-        Batcher(BatchingConfig(max_enqueued_batches=0, enable_large_batch_splitting=True), executor)
-    Batcher(BatchingConfig(max_enqueued_batches=0), executor)  # rewritten to 1 without splitting, as TF does
+        Batcher(BatchingConfig(max_enqueued_batches=0, enable_large_batch_splitting=True), placement)
+    Batcher(BatchingConfig(max_enqueued_batches=0), placement)  # rewritten to 1 without splitting, as TF does
 
 
 def test_shared_batching_config_file_parses(testdata: Path) -> None:

@@ -27,13 +27,14 @@ lab: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	cd labextension && npm run lint:check --silent
 
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	cd labextension && npm test --silent
+	cd labextension && npm run lint:check --silent && npm test --silent
 	$(BIN)/python -m pytest
 
 bench: install

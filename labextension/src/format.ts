@@ -139,7 +139,7 @@ export function curlSnippet(target: ISnippetTarget): string {
   const body = instancesJson(target).replace(/'/g, "'\\''");
   return [
     `curl -s -X POST ${predictUrl(target)} \\`,
-    `  -H 'Content-Type: application/json' \\`,
+    "  -H 'Content-Type: application/json' \\",
     `  -d '${body}'`
   ].join('\n');
 }

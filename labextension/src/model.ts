@@ -1,7 +1,7 @@
 /**
  * The panel's data: engines joined with their models and live stats, refreshed by a backing-off Poll.
  */
-import { Poll } from '@lumino/polling';
+import { IPoll, Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import type { IFetcher } from './api';
@@ -111,6 +111,22 @@ export function totals(views: readonly IEngineView[]): ITotals {
   return { engines: views.length, models, rps, problems };
 }
 
+/** Milliseconds between refreshes while visible, unless the settings say otherwise. */
+export const DEFAULT_POLL_INTERVAL = 2000;
+
+/** The longest wait between refreshes, which backoff after failures grows towards. */
+const MAX_POLL_INTERVAL = 60 * 1000;
+
+/** The poll's schedule for one interval: back off after failures, up to a minute. */
+function pollFrequency(interval: number): IPoll.Frequency {
+  if (!(interval > 0 && interval <= MAX_POLL_INTERVAL)) {
+    throw new RangeError(
+      `The poll interval must be between 1 and ${MAX_POLL_INTERVAL} ms, not ${interval}.`
+    );
+  }
+  return { interval, backoff: true, max: MAX_POLL_INTERVAL };
+}
+
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -118,7 +134,7 @@ function message(error: unknown): string {
 export namespace TfServeModel {
   export interface IOptions {
     fetcher: IFetcher;
-    /** Milliseconds between refreshes while visible (default 2000). */
+    /** Milliseconds between refreshes while visible (default `DEFAULT_POLL_INTERVAL`). */
     interval?: number;
     /** Start polling at once (default true; tests call `update()` themselves). */
     auto?: boolean;
@@ -132,11 +148,7 @@ export class TfServeModel {
     this._poll = new Poll({
       auto: options.auto ?? true,
       factory: () => this.update(),
-      frequency: {
-        interval: options.interval ?? 2000,
-        backoff: true,
-        max: 60 * 1000
-      },
+      frequency: pollFrequency(options.interval ?? DEFAULT_POLL_INTERVAL),
       name: 'tfserve-lab:model',
       standby: 'when-hidden'
     });
@@ -167,6 +179,23 @@ export class TfServeModel {
 
   get isDisposed(): boolean {
     return this._poll.isDisposed;
+  }
+
+  /** Milliseconds between refreshes while visible. */
+  get interval(): number {
+    return this._poll.frequency.interval;
+  }
+
+  /**
+   * Change the refresh interval and refresh at once, so a wait scheduled under the old
+   * interval does not hold the new one back.
+   */
+  set interval(milliseconds: number) {
+    if (milliseconds === this.interval || this.isDisposed) {
+      return;
+    }
+    this._poll.frequency = pollFrequency(milliseconds);
+    void this._poll.refresh();
   }
 
   /** Refresh now, outside the schedule (the poll then continues from here). */

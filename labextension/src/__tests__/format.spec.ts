@@ -114,14 +114,14 @@ describe('snippets', () => {
       [
         'curl -s -X POST http://127.0.0.1:8501/v1/models/half_plus_two:predict \\',
         "  -H 'Content-Type: application/json' \\",
-        `  -d '{"instances":[1,2,5]}'`
+        String.raw`  -d '{"instances":[1,2,5]}'`
       ].join('\n')
     );
   });
 
   it("escapes single quotes in curl's body", () => {
     expect(curlSnippet({ ...target, instances: ["it's"] })).toContain(
-      `-d '{"instances":["it'\\''s"]}'`
+      String.raw`-d '{"instances":["it'\''s"]}'`
     );
   });
 

@@ -125,14 +125,14 @@ def test_one_parser_for_version_percent(text: str | list[str], weights: dict[int
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda tfs: tfs.parse_weights("1=90 2=x"), "expected VERSION=PERCENT, got '2=x' (as in 1=90 2=10)"),
-        (lambda tfs: tfs.parse_weights(["=10"]), "expected VERSION=PERCENT, got '=10' (as in 1=90 2=10)"),
-        (lambda tfs: tfs.parse_weights(["1=-5"]), "expected VERSION=PERCENT, got '1=-5' (as in 1=90 2=10)"),
+        (lambda tfs: tfs.parse_weights("1=90 2=x"), "Expected VERSION=PERCENT, got '2=x' (as in 1=90 2=10)."),
+        (lambda tfs: tfs.parse_weights(["=10"]), "Expected VERSION=PERCENT, got '=10' (as in 1=90 2=10)."),
+        (lambda tfs: tfs.parse_weights(["1=-5"]), "Expected VERSION=PERCENT, got '1=-5' (as in 1=90 2=10)."),
         (
             lambda tfs: tfs.parse_labels(["stable=x"]),
-            "expected LABEL=VERSION, got 'stable=x' (as in stable=1 canary=2)",
+            "Expected LABEL=VERSION, got 'stable=x' (as in stable=1 canary=2).",
         ),
-        (lambda tfs: tfs.parse_labels("stable"), "expected LABEL=VERSION, got 'stable' (as in stable=1 canary=2)"),
+        (lambda tfs: tfs.parse_labels("stable"), "Expected LABEL=VERSION, got 'stable' (as in stable=1 canary=2)."),
     ],
 )
 def test_version_text_errors_name_the_piece(call: Any, message: str) -> None:

@@ -52,8 +52,6 @@ class TfServeError(Exception):
     """An error with a canonical code and a message in TF Serving's words."""
 
     code: ErrorCode = ErrorCode.UNKNOWN
-    # Set once the engine has counted the failed request, so adapters don't count it twice.
-    recorded: bool = False
 
     def __init__(self, message: str, *, code: ErrorCode | None = None) -> None:
         super().__init__(message)

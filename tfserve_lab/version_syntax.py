@@ -21,7 +21,7 @@ class VersionSyntaxError(InvalidArgument):
     """A piece of text that is not of the form asked for (``form``); ``item`` is the piece."""
 
     def __init__(self, form: str, item: str) -> None:
-        super().__init__(f"expected {form}, got {item!r} (as in {_EXAMPLES[form]})")
+        super().__init__(f"Expected {form}, got {item!r} (as in {_EXAMPLES[form]}).")
         self.form = form
         self.item = item
 

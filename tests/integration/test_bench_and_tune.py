@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tfserve_lab import api
+from tfserve_lab.api import load as load_module
 from tfserve_lab.loadtest.results import BenchRow
 from tfserve_lab.loadtest.runner import Collected, running_load
 from tfserve_lab.results import Started
@@ -79,7 +80,7 @@ def test_bench_sends_the_users_data_and_rows(seed: str) -> None:
 
 
 def test_live_batching_changes_under_load_lose_no_request(seed: str) -> None:
-    load = api._bench_load(seed, protocol="rest", rows=1, data=None, version=None, signature="")
+    load = load_module._bench_load(seed, protocol="rest", rows=1, data=None, version=None, signature="")
     settings = [
         {"max_batch_size": 8, "batch_timeout_micros": 500, "num_batch_threads": 1},
         {"max_batch_size": 32, "batch_timeout_micros": 2000, "num_batch_threads": 2},
@@ -158,7 +159,7 @@ def test_profile_writes_a_trace_tensorboard_reads_and_names_the_costly_ops(seed:
 
 
 def test_k8s_target_rps_needs_a_capacity(seed: str, tmp_path: Path) -> None:
-    api._capacity.pop(seed, None)
+    load_module._capacity.pop(seed, None)
     from tfserve_lab.errors import TfServeError
 
     with pytest.raises(TfServeError, match="run %tfserve tune seed first"):

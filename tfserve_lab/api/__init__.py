@@ -17,8 +17,6 @@ from __future__ import annotations
 from tfserve_lab.api.compare_stats import OutputStats, output_stats
 from tfserve_lab.api.comparison import Comparison, compare, compare_shadow
 from tfserve_lab.api.live_batching import batching, set_batching
-from tfserve_lab.api.load import _bench_load as _bench_load
-from tfserve_lab.api.load import _capacity as _capacity
 from tfserve_lab.api.load import bench, profile, tune
 from tfserve_lab.api.manifests import k8s
 from tfserve_lab.api.models import MODELS_DIR, DeployResult, Progress, deploy, predict, undeploy

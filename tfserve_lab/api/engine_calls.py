@@ -88,7 +88,7 @@ def inputs_for(data: Any, inputs: Mapping[str, TensorInfo]) -> dict[str, np.ndar
 
 def labels(name: str) -> dict[str, int]:
     """Model ``name``'s version labels."""
-    return running_engine().registry.labels(name)
+    return running_engine().labels(name)
 
 
 def split_weights(name: str) -> dict[int, int]:

@@ -86,6 +86,7 @@ class Engine:
         self.watcher = Watcher(self.registry, self._calls.loader(loader), self.options.watcher, on_progress=self._emit)
         self.router = Router(labels=self.registry.labels)
         self.shadow = ShadowTraffic(self.registry, self._calls.run)
+        self._active = 0  # requests inside the engine now, from their first check (loop thread only)
         self.request_log = RequestLog(on_drop=lambda model: self._emit(RequestLogDropped(model)))
 
     # -- lifecycle -----------------------------------------------------------
@@ -154,6 +155,10 @@ class Engine:
     def labels(self, name: str) -> dict[str, int]:
         """A model's version labels."""
         return self.registry.labels(name)
+
+    def set_labels(self, name: str, labels: Mapping[str, int]) -> None:
+        """Point version labels of a model at versions (each must be AVAILABLE, as TF Serving checks)."""
+        self.registry.set_labels(name, labels)
 
     def metadata(self, spec: ModelSpec) -> MetadataResult:
         """GetModelMetadata's signature_def part for the version ``spec`` names."""
@@ -242,17 +247,20 @@ class Engine:
         """
         signature = spec.signature_name
         handle: ServableHandle | None = None
+        self._active += 1
         try:
             if not spec.name:
                 raise InvalidArgument(_NO_NAME)  # before the other checks, as ServerCore refuses it
             if check is not None:
                 check()
-            signature = body.signature_name() or DEFAULT_SIGNATURE
+            signature = body.signature_name() or spec.signature_name or DEFAULT_SIGNATURE
             with self.acquire(spec, headers) as handle:
                 result, examples, runtime = await work(handle, signature, *args)
         except TfServeError as exc:
             self._done(spec, handle, signature, method, context, exc.code)
             raise
+        finally:
+            self._active -= 1
         self._done(spec, handle, signature, method, context, ErrorCode.OK, examples, runtime)
         return result
 
@@ -270,7 +278,7 @@ class Engine:
                 code=ErrorCode.INTERNAL,
             )
         started = time.perf_counter()
-        outputs = await self._calls.run(handle, key, inputs, output_filter or None)
+        outputs = await self._calls.run(handle, key, inputs, output_filter or None, self._alone)
         runtime = time.perf_counter() - started
         self._log(handle, key, "predict", inputs, outputs, output_filter)
         candidate = self.router.shadow(handle.model)
@@ -285,8 +293,9 @@ class Engine:
         check(handle.servable.signatures, key, method_check=self._method_check)
         examples = body.examples()
         result, runtime = await self._run_examples(handle, key, method, examples)
-        kind = "classify" if method == CLASSIFY_METHOD else "regress"
-        self._log(handle, key, kind, {"examples": list(examples)}, result)
+        if self.request_log.active:
+            kind = "classify" if method == CLASSIFY_METHOD else "regress"
+            self._log(handle, key, kind, {"examples": list(examples)}, result)
         return result, len(examples), runtime
 
     async def _multi_inference(
@@ -314,13 +323,16 @@ class Engine:
         """One classify or regress call on checked signature ``key``, its outputs checked as TF Serving does."""
         started = time.perf_counter()
         tensor = examples_tensor(examples)
-        outputs = await self._calls.run(handle, key, {"inputs": tensor}, None)
+        outputs = await self._calls.run(handle, key, {"inputs": tensor}, None, self._alone)
         runtime = time.perf_counter() - started
         if method == CLASSIFY_METHOD:
             classes, scores = classifications(outputs, len(examples))
             return ClassifyResult(handle.model, handle.version, key, classes, scores), runtime
         values = regression_values(outputs["outputs"], len(examples))
         return RegressResult(handle.model, handle.version, key, values), runtime
+
+    def _alone(self) -> bool:
+        return self._active == 1
 
     def _log(
         self,

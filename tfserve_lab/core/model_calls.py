@@ -15,6 +15,7 @@ import numpy as np
 from tfserve_lab.batching_params import check_batching_config, read_batching_parameters
 from tfserve_lab.config import BatchingConfig
 from tfserve_lab.core.batching import Batcher
+from tfserve_lab.core.call_costs import CallCosts
 from tfserve_lab.core.events import BatchRun
 from tfserve_lab.core.placement import CallPlacement
 from tfserve_lab.core.registry import ServableHandle
@@ -52,11 +53,14 @@ class ModelCalls:
         self._executors = [ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tfserve-batch")]
         self._executor_size = threads
         self._on_batch = on_batch
-        self.placement = CallPlacement(self._executors[0], inline_calls_below_s)
-        self._batcher = Batcher(batching, self.placement, on_batch) if batching is not None else None
+        costs = CallCosts(inline_calls_below_s)
+        self.placement = CallPlacement(self._executors[0], costs)
+        # The batcher's own placement: the same pool at start-up, a larger one if batching grows while serving
+        # (unbatched calls keep the start-up pool).
+        self._batch_placement = CallPlacement(self._executors[0], costs)
+        self._batcher = Batcher(batching, self._batch_placement, on_batch) if batching is not None else None
         # Batching options set while serving, per model (``set_batching``); read without a lock on the loop.
         self._overrides: dict[str, BatchingConfig] = {}
-        self._running = 0  # calls inside ``run`` now, batched or not
 
     def loader(self, loader: Loader) -> Loader:
         """``loader``, also reading a version's own batching parameters when batching is per model."""
@@ -84,28 +88,26 @@ class ModelCalls:
         signature: str,
         inputs: Mapping[str, np.ndarray],
         output_keys: Sequence[str] | None,
+        alone: Callable[[], bool] | None = None,
     ) -> dict[str, np.ndarray]:
-        """The outputs of one call of ``signature`` on ``inputs``."""
-        self._running += 1
-        try:
-            batcher = self._batcher
-            if batcher is not None:
-                config = self._overrides.get(handle.model) if self._overrides else None
-                if config is not None or not self._per_model:
-                    return await batcher.submit(handle, signature, inputs, output_keys, config)
-                config = self._model_batching.get(handle.servable)
-                if config is not None:
-                    return await batcher.submit(handle, signature, inputs, output_keys, config)
-            servable = handle.servable
-            return await self.placement.run(
-                (id(servable), signature), lambda: servable.run(signature, inputs, output_keys), self._alone
-            )
-        finally:
-            self._running -= 1
+        """The outputs of one call of ``signature`` on ``inputs``.
 
-    def _alone(self) -> bool:
+        ``alone``: whether no other request is in the engine now (see ``CallPlacement.run``); None: never.
+        """
+        batcher = self._batcher
+        if batcher is not None:
+            config = self._overrides.get(handle.model) if self._overrides else None
+            if config is not None or not self._per_model:
+                return await batcher.submit(handle, signature, inputs, output_keys, config)
+            config = self._model_batching.get(handle.servable)
+            if config is not None:
+                return await batcher.submit(handle, signature, inputs, output_keys, config)
+        servable = handle.servable
         # Batched models always hand off: the batcher keeps its threads for the batches.
-        return self._running == 1 and self._batcher is None
+        solo = alone if alone is not None and batcher is None else _never
+        return await self.placement.run(
+            (id(servable), signature), lambda: servable.run(signature, inputs, output_keys), solo
+        )
 
     def set_batching(self, model: str, config: BatchingConfig | None) -> None:
         """Batch ``model``'s calls with ``config`` from now on (None: back to the start-up options).
@@ -124,11 +126,11 @@ class ModelCalls:
         check_batching_config(config)
         threads = min(config.num_batch_threads, _MAX_BATCH_THREADS)
         if self._batcher is None:
-            self.placement.use_executor(self._larger_executor())
-            self._batcher = Batcher(config, self.placement, self._on_batch)
+            self._batch_placement.use_executor(self._larger_executor())
+            self._batcher = Batcher(config, self._batch_placement, self._on_batch)
         elif threads > self._executor_size and len(self._executors) == 1:
-            # More threads than the start-up pool has: calls go to a larger pool from now on.
-            self.placement.use_executor(self._larger_executor())
+            # More threads than the start-up pool has: batches go to a larger pool from now on.
+            self._batch_placement.use_executor(self._larger_executor())
         self._batcher.set_threads(threads)
         self._overrides[model] = config
 
@@ -153,3 +155,7 @@ class ModelCalls:
         """Stop the model threads once the calls running on them return; any thread."""
         for executor in self._executors:
             executor.shutdown(wait=True)
+
+
+def _never() -> bool:
+    return False

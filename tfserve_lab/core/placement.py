@@ -34,8 +34,9 @@ T = TypeVar("T")
 class CallPlacement:
     """Starts model calls inline or on the model threads, as their measured costs say."""
 
-    def __init__(self, executor: Executor, inline_below_s: float) -> None:
-        self.costs = CallCosts(inline_below_s)
+    def __init__(self, executor: Executor, costs: CallCosts) -> None:
+        """``costs`` may be shared with other placements (the batcher's pool differs, its calls' costs do not)."""
+        self.costs = costs
         self._executor = executor
 
     def use_executor(self, executor: Executor) -> None:

@@ -3,7 +3,7 @@
 ``options`` resolves the flags; ``session`` runs what they resolve to.
 """
 
-from tfserve_lab.server.options import default_loader, models_from_options, resolve_options
+from tfserve_lab.server.options import default_loader, resolve_options
 from tfserve_lab.server.session import ServingSession
 
-__all__ = ["ServingSession", "default_loader", "models_from_options", "resolve_options"]
+__all__ = ["ServingSession", "default_loader", "resolve_options"]

@@ -8,7 +8,6 @@ refuses, before any port is bound or model loaded.
 
 from __future__ import annotations
 
-import logging
 import os
 import ssl
 from collections.abc import Callable, Sequence
@@ -17,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from tfserve_lab.batching_params import read_batching_parameters
 from tfserve_lab.config import BatchingConfig, ModelConfig, ServerOptions, read_model_server_config, read_session_config
-from tfserve_lab.core.engine import EngineOptions
+from tfserve_lab.core.engine_options import EngineOptions
 from tfserve_lab.core.servables.base import Servable
 from tfserve_lab.core.watcher import WatcherOptions
 from tfserve_lab.errors import ConfigError
 from tfserve_lab.metrics.monitoring import MonitoringSettings, read_monitoring_config
-from tfserve_lab.protocol.rest.app import RestOptions
+from tfserve_lab.protocol.rest.options import RestOptions
 from tfserve_lab.request_logging import file_sink
 from tfserve_lab.tls import TlsConfig, read_ssl_config, rest_ssl_context
 
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from tfserve_lab.protocol.grpc.server import GrpcOptions
 
 __all__ = [
+    "REST_SHARES_GRPC_PORT",
     "ResolvedOptions",
     "check_base_paths",
     "check_options",
@@ -39,7 +39,10 @@ __all__ = [
     "resolve_options",
 ]
 
-log = logging.getLogger("tfserve_lab")
+REST_SHARES_GRPC_PORT = (
+    "server_options.http_port cannot be same as grpc_port. Please use a different port for HTTP/REST API. "
+    "Skipped exporting HTTP/REST API."
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class ResolvedOptions:
     engine: EngineOptions
     rest: RestOptions
     rest_enabled: bool
+    rest_shares_grpc_port: bool  # REST was asked for on the gRPC port: skipped, as TF Serving skips it
     monitoring: MonitoringSettings
     batching: BatchingConfig | None
     tls: TlsConfig | None
@@ -69,6 +73,7 @@ def resolve_options(options: ServerOptions) -> ResolvedOptions:
     check_options(options)
     models = models_from_options(options)
     check_base_paths(models)
+    monitoring = _monitoring(options)
     batching = _batching(options)
     tls = read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
     return ResolvedOptions(
@@ -81,8 +86,9 @@ def resolve_options(options: ServerOptions) -> ResolvedOptions:
             max_body_bytes=options.rest_api_max_body_bytes,
             auth_token=options.auth_token,
         ),
-        rest_enabled=options.rest_enabled and not _rest_conflicts_with_grpc(options),
-        monitoring=_monitoring(options),
+        rest_enabled=options.rest_enabled and not _rest_shares_grpc_port(options),
+        rest_shares_grpc_port=options.rest_enabled and _rest_shares_grpc_port(options),
+        monitoring=monitoring,
         batching=batching,
         tls=tls,
         ssl_context=rest_ssl_context(tls) if tls is not None else None,
@@ -192,15 +198,9 @@ def check_options(options: ServerOptions) -> None:
         )
 
 
-def _rest_conflicts_with_grpc(options: ServerOptions) -> bool:
-    """TF Serving skips REST, with an error in the log, when it would share the gRPC port."""
-    if options.rest_api_port == 0 or not options.grpc_tcp_enabled or options.rest_api_port != options.port:
-        return False
-    log.error(
-        "server_options.http_port cannot be same as grpc_port. Please use a different port for HTTP/REST API. "
-        "Skipped exporting HTTP/REST API."
-    )
-    return True
+def _rest_shares_grpc_port(options: ServerOptions) -> bool:
+    """TF Serving skips REST, with ``REST_SHARES_GRPC_PORT`` in its log, when it would share the gRPC port."""
+    return options.rest_api_port != 0 and options.grpc_tcp_enabled and options.rest_api_port == options.port
 
 
 def _batching(options: ServerOptions) -> BatchingConfig | None:

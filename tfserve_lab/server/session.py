@@ -41,6 +41,7 @@ from tfserve_lab.protocol.rest.app import InFlight, RestOptions, RestRouter, Wor
 from tfserve_lab.protocol.rest.http_server import RestHttpServer
 from tfserve_lab.results import AlreadyRunning, LoadFailed, PortInUse, ServerInfo, Started, StartResult
 from tfserve_lab.server.options import (
+    REST_SHARES_GRPC_PORT,
     check_base_paths,
     default_loader,
     grpc_options,
@@ -137,6 +138,8 @@ class ServingSession:
             self.monitoring, self.batching = resolved.monitoring, resolved.batching
             models = resolved.models
             rest_sockets: list[socket.socket] = []
+            if resolved.rest_shares_grpc_port:
+                log.error(REST_SHARES_GRPC_PORT)
             if resolved.rest_enabled:
                 try:
                     rest_sockets = [_bind(options.host, options.rest_api_port)]
@@ -280,7 +283,7 @@ class ServingSession:
 
     def set_labels(self, name: str, labels: Mapping[str, int]) -> None:
         """Point version labels of a model at versions (each must be AVAILABLE)."""
-        self._engine().registry.set_labels(name, labels)
+        self._engine().set_labels(name, labels)
 
     def call(self, coro_factory: Callable[[Engine], Coroutine[Any, Any, T]], timeout: float | None = 60.0) -> T:
         """Run an engine coroutine on the engine loop from another thread and wait for it."""

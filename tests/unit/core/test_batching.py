@@ -21,6 +21,7 @@ from tfserve_lab.batching_params import parse_batching_parameters, read_batching
 from tfserve_lab.config import BatchingConfig, ModelConfig
 from tfserve_lab.core.batch_merge import merge_inputs, round_to_allowed_size, split_outputs
 from tfserve_lab.core.batching import Batcher
+from tfserve_lab.core.call_costs import CallCosts
 from tfserve_lab.core.engine import Engine, EngineOptions
 from tfserve_lab.core.events import BatchRun, EngineEvent
 from tfserve_lab.core.loop import EngineLoop
@@ -103,7 +104,7 @@ class Rig:
 def placement() -> Iterator[CallPlacement]:
     """Every batch on a thread (no call counts as cheap), so a gated model call holds a thread, never the loop."""
     pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="test-batch")
-    yield CallPlacement(pool, inline_below_s=0.0)
+    yield CallPlacement(pool, CallCosts(0.0))
     pool.shutdown(wait=True)
 
 

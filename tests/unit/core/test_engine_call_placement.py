@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tfserve_lab.config import ModelConfig
+from tfserve_lab.core.call_costs import CallCosts
 from tfserve_lab.core.engine import Engine, EngineOptions
 from tfserve_lab.core.placement import CallPlacement
 from tfserve_lab.core.requests import ArrayInputs
@@ -104,7 +105,7 @@ def test_long_calls_never_block_the_loop(repo: Path) -> None:
 
 def test_a_cheap_call_runs_inline_and_a_shut_down_pool_refuses_the_rest() -> None:
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfserve-batch")
-    placement = CallPlacement(pool, inline_below_s=LIMIT)
+    placement = CallPlacement(pool, CallCosts(LIMIT))
     threads: list[str] = []
 
     def job() -> int:

@@ -32,7 +32,6 @@ __all__ = [
     "format_error",
     "is_b64_object",
     "parse_json_body",
-    "parse_like_rapidjson",
     "parse_with_stdlib",
     "signature_name_of",
 ]

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from tfserve_lab.core.types import SignatureInfo, TensorInfo
 from tfserve_lab.errors import TfServeError
-from tfserve_lab.protocol.rest import codec, jsonparse, numeric_json
+from tfserve_lab.protocol.rest import codec, jsonparse, numeric_json, rapidjson_reader
 
 _NAMES = ("x", "y", "b64")
 _DTYPES = (
@@ -347,7 +347,7 @@ def assert_same(reference: Outcome, other: Outcome) -> None:
 
 def check_parse_tiers(body: bytes) -> None:
     """orjson and the stdlib parser read a text as the rapidjson-compatible reader does, or leave it to it."""
-    reader = attempt(lambda: jsonparse.parse_like_rapidjson(body))
+    reader = attempt(lambda: rapidjson_reader.parse_like_rapidjson(body))
     try:
         fast = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -62,8 +62,7 @@ def logged(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         proc.wait_ready("every")
         proc.wait_ready("quarter")
-        http = requests.Session()
-        with grpc.insecure_channel(f"127.0.0.1:{proc.grpc_port}") as channel:
+        with requests.Session() as http, grpc.insecure_channel(f"127.0.0.1:{proc.grpc_port}") as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             for model in ("every", "quarter"):
                 for i in range(N):

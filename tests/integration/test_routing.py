@@ -62,10 +62,9 @@ def rest_version(session: ServingSession, path: str = "/v1/models/m:predict", **
 
 
 def test_split_shares_over_2000_requests(session: ServingSession) -> None:
-    http = requests.Session()
     url = f"{session.info.rest_url}/v1/models/m:predict"
     counts: Counter[int] = Counter()
-    with grpc.insecure_channel(f"127.0.0.1:{session.info.grpc_port}") as channel:
+    with requests.Session() as http, grpc.insecure_channel(f"127.0.0.1:{session.info.grpc_port}") as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         request = predict_pb2.PredictRequest()
         request.model_spec.name = "m"

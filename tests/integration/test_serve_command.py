@@ -69,12 +69,12 @@ class Caller:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        session = requests.Session()
-        while not self._stop.is_set():
-            response = session.post(self.url, json=self.body, timeout=30)
-            self.calls += 1
-            if response.status_code != 200:
-                self.failures.append(response.text)
+        with requests.Session() as session:
+            while not self._stop.is_set():
+                response = session.post(self.url, json=self.body, timeout=30)
+                self.calls += 1
+                if response.status_code != 200:
+                    self.failures.append(response.text)
 
     def __enter__(self) -> Caller:
         self._thread.start()

@@ -51,7 +51,7 @@ def test_full_journey(ip: InteractiveShell, capsys: pytest.CaptureFixture[str], 
     assert again.title == "tfserve engine already running"
     url = api.current().info.rest_url
 
-    first = tfserve(ip, "export model seed --warmup x")
+    first = tfserve(ip, "export model seed --warmup-data x")
     assert isinstance(first, Table)
     assert "version 1" in first.title
     assert "1 warmup record(s) written." in repr(first)

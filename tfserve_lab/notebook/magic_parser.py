@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("name", metavar="NAME")
     _add_repository_flags(export)
     export.add_argument("--version", type=int)
-    export.add_argument("--warmup", metavar="SAMPLE_VAR", help="sample input written as warmup records")
+    export.add_argument("--warmup-data", metavar="SAMPLE_VAR", help="variable holding inputs written as warmup records")
 
     inspect = commands.add_parser("inspect", help="tag sets and signatures of a SavedModel")
     inspect.add_argument("target", metavar="NAME|PATH", help="a model name, a base path or a SavedModel folder")
@@ -198,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("name", metavar="NAME")
     capture.add_argument("--seconds", type=float, default=30.0, help="how long to listen")
     capture.add_argument("--count", type=int, help="stop after this many requests")
-    capture.add_argument("--rate", type=float, default=1.0, help="fraction of requests kept")
+    capture.add_argument(
+        "--sampling-rate", type=float, default=1.0, help="fraction of requests kept (logging_config's sampling_rate)"
+    )
 
     batching = commands.add_parser("batching", help="show or change a model's batching parameters while it serves")
     batching.add_argument("name", metavar="NAME")
@@ -217,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_load_flags(tune)
     tune.add_argument("--budget", type=float, default=120.0, help="seconds the search may take")
     tune.add_argument("--seconds", type=float, default=2.0, help="window length of each trial")
-    tune.add_argument("--allowed-batch-sizes", action="store_true", help="also try padding to fixed batch sizes")
+    tune.add_argument(
+        "--try-allowed-batch-sizes", action="store_true", help="also try padding to fixed allowed_batch_sizes"
+    )
     tune.add_argument("--write", metavar="PBTXT", help="write the best setting here (a --batching_parameters_file)")
 
     profile = commands.add_parser("profile", help="a TensorFlow profiler trace of the engine under bench load")

@@ -110,7 +110,7 @@ class TfServeMagics(Magics):
 
     def _cmd_export(self, args: argparse.Namespace) -> Any:
         model = self._variable(args.model_var)
-        warmup = self._variable(args.warmup) if args.warmup else None
+        warmup = self._variable(args.warmup_data) if args.warmup_data else None
         with progress_display(f"Exporting {args.name}") as progress:
             result = api.export(
                 model,
@@ -254,7 +254,9 @@ class TfServeMagics(Magics):
 
     def _cmd_capture(self, args: argparse.Namespace) -> Any:
         with progress_display(f"capture {args.name}") as progress:
-            return api.capture(args.name, seconds=args.seconds, count=args.count, rate=args.rate, progress=progress)
+            return api.capture(
+                args.name, seconds=args.seconds, count=args.count, rate=args.sampling_rate, progress=progress
+            )
 
     def _cmd_batching(self, args: argparse.Namespace) -> Any:
         fields = {
@@ -292,7 +294,7 @@ class TfServeMagics(Magics):
                 data=data,
                 budget_s=args.budget,
                 seconds=args.seconds,
-                allowed_batch_sizes=args.allowed_batch_sizes,
+                allowed_batch_sizes=args.try_allowed_batch_sizes,
                 progress=lambda text: progress(text, None),
             )
         if args.write:
